@@ -1,0 +1,83 @@
+"""Response shapes, for the OpenAPI document (the views write JSON directly)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from collector.schema import StoredEventSchema
+
+
+class AcceptedSchema(Schema):
+    """One event accepted for storage."""
+
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["accepted"]})
+
+
+class BatchAcceptedSchema(Schema):
+    """A batch accepted for storage, ids in the order sent."""
+
+    accepted = fields.Integer(required=True)
+    ids = fields.List(fields.String(), required=True)
+
+
+class PageSchema(Schema):
+    """One page of a list."""
+
+    items = fields.List(fields.Nested(StoredEventSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(
+        metadata={"description": "Validation errors by field; by batch index first."}
+    )
+
+
+class StatusSchema(Schema):
+    """Liveness or readiness."""
+
+    status = fields.String(required=True)
+
+
+class SeedEventSchema(Schema):
+    """An event in the seed's shape."""
+
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    client_id = fields.String(required=True, allow_none=True)
+    user_id = fields.Raw(allow_none=True)
+    request_method = fields.String(allow_none=True)
+    status = fields.Raw(allow_none=True)
+    entity_json = fields.Raw(allow_none=True)
+
+
+class SeedPostSchema(Schema):
+    """The seed's POST /event body (unknown fields are ignored, as in the seed)."""
+
+    event_type = fields.String(required=True, metadata={"example": "user.login"})
+    user_id = fields.String(allow_none=True, metadata={"example": "42"})
+    request_method = fields.String(allow_none=True, metadata={"example": "POST"})
+    status = fields.Integer(allow_none=True, metadata={"example": 200})
+    entity_json = fields.Dict(allow_none=True, metadata={"example": {"invoice": 7}})
+
+
+class SeedCreatedSchema(Schema):
+    """The seed's answer to POST /event."""
+
+    message = fields.String(required=True)
+    event_id = fields.String(required=True)
+
+
+class SeedErrorSchema(Schema):
+    """The seed's error body."""
+
+    error = fields.String(required=True)
+    message = fields.String()

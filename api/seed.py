@@ -1,0 +1,144 @@
+"""The proof of concept's routes, kept working for its clients (``collector.seed`` maps them)."""
+
+from __future__ import annotations
+
+import orjson
+from flask import Response, request
+from flask_smorest import Blueprint
+from marshmallow import ValidationError
+
+from api.auth import authenticate, current_key, service
+from api.schemas import SeedCreatedSchema, SeedErrorSchema, SeedEventSchema, SeedPostSchema
+from collector import seed
+from collector.events import normalized_input
+from collector.query import Filters
+from collector.timefmt import now_utc
+
+blp = Blueprint("seed", __name__, description="The seed's API (old format), kept for its clients.")
+blp.before_request(authenticate)
+
+CLIENT_HEADER = {
+    "in": "header",
+    "name": "X-Client-ID",
+    "required": True,
+    "schema": {"type": "string"},
+    "example": "billing",
+}
+_ERROR = {"content": {"application/json": {"schema": SeedErrorSchema}}}
+
+
+def _json(body: object, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def _error(error: str, status: int = 400) -> Response:
+    return _json({"error": error}, status)
+
+
+@blp.route("/event", methods=["POST"])
+@blp.doc(
+    summary="Record an event (seed format)",
+    parameters=[CLIENT_HEADER],
+    requestBody={
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": SeedPostSchema,
+                "example": {
+                    "event_type": "user.login",
+                    "user_id": "42",
+                    "request_method": "POST",
+                    "status": 200,
+                    "entity_json": {"ip": "203.0.113.7"},
+                },
+            }
+        },
+    },
+    responses={"400": {"description": "Missing client id, bad JSON or event_type", **_ERROR}},
+)
+@blp.alt_response(
+    201,
+    schema=SeedCreatedSchema,
+    success=True,
+    description="Accepted",
+    example={
+        "message": "Audit Log Event added successfully.",
+        "event_id": "0193c7c4-6f4e-7b1a-9a51-2f1f8f0e9d3b",
+    },
+)
+def post_event() -> Response:
+    key = current_key()
+    key.require("ingest")
+    try:
+        event, fields = seed.from_request(request.headers.get("X-Client-ID"), request.get_data())
+    except seed.SeedError as exc:
+        return _json(exc.body, 400)
+    received_at = now_utc()
+    try:
+        normalized = normalized_input(event, received_at, key.default_tenant)
+    except ValidationError as exc:
+        return _json(
+            {"error": "Invalid event", "message": orjson.dumps(exc.messages).decode()}, 400
+        )
+    key.require("ingest", normalized["tenant"])
+    [event_id] = service().submit([normalized], received_at, seed=fields)
+    return _json({"message": "Audit Log Event added successfully.", "event_id": event_id}, 201)
+
+
+@blp.route("/event/<event_id>", methods=["GET"])
+@blp.doc(
+    summary="Read one event (seed format)",
+    parameters=[CLIENT_HEADER],
+    responses={
+        "400": {"description": "No X-Client-ID", **_ERROR},
+        "404": {"description": "Event not found", **_ERROR},
+    },
+)
+@blp.alt_response(
+    200,
+    schema=SeedEventSchema,
+    success=True,
+    description="The event",
+    example={
+        "event_id": "0193c7c4-6f4e-7b1a-9a51-2f1f8f0e9d3b",
+        "event_type": "user.login",
+        "created_at": "2026-11-28T09:15:00.000000Z",
+        "client_id": "billing",
+        "user_id": "42",
+        "request_method": "POST",
+        "status": 200,
+        "entity_json": {"ip": "203.0.113.7"},
+    },
+)
+def get_event(event_id: str) -> Response:
+    if not request.headers.get("X-Client-ID"):
+        return _error("Client ID is required")
+    key = current_key()
+    key.require("read")
+    tenant = key.default_tenant
+    doc = service().store.get(tenant, event_id) if key.allows_tenant(tenant) else None
+    if doc is None:
+        return _error("Event not found", 404)
+    return _json(seed.to_view(doc))
+
+
+@blp.route("/events", methods=["GET"])
+@blp.doc(
+    summary="List events, newest first (seed format, at most 1000)",
+    parameters=[CLIENT_HEADER],
+    responses={"400": {"description": "No X-Client-ID", **_ERROR}},
+)
+@blp.alt_response(
+    200,
+    schema=SeedEventSchema(many=True),
+    success=True,
+    description="Newest first by occurred_at; /v1/events pages past 1000",
+)
+def list_events() -> Response:
+    if not request.headers.get("X-Client-ID"):
+        return _error("Client ID is required")
+    key = current_key()
+    tenant = key.default_tenant
+    key.require("read", tenant)
+    page = service().query.page(Filters(tenant=tenant), seed.MAX_LIST)
+    return _json([seed.to_view(orjson.loads(raw)) for raw in page.items])

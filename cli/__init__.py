@@ -1,0 +1,94 @@
+"""The ``audit-trail`` command: the composition root wiring ``collector``, ``api``, ``worker``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import redis
+
+from collector.apikeys import SCOPES
+from collector.errors import AuditError
+from collector.query import DEFAULT_LIMIT, MAX_LIMIT
+from collector.schema import OUTCOMES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audit-trail", description="Collect audit events and serve them back."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="the API and N stream workers in one process")
+    run.add_argument(
+        "--host",
+        help="address to listen on (default: 127.0.0.1 on the embedded "
+        "store, 0.0.0.0 with REDIS_URL)",
+    )
+    run.add_argument("--port", type=int, help="port (default: $PORT or 8000)")
+    run.add_argument(
+        "--workers", type=int, default=2, help="stream workers (default 2; 0: API only)"
+    )
+
+    worker = sub.add_parser("worker", help="one stream-consumer process")
+    worker.add_argument(
+        "--name", help="consumer name; reuse it to resume its pending entries (default: host-pid)"
+    )
+
+    emit = sub.add_parser("emit", help="record one event over HTTP or straight onto the stream")
+    emit.add_argument("--type", required=True)
+    emit.add_argument("--service", required=True)
+    emit.add_argument("--actor", required=True, help="actor id")
+    emit.add_argument("--actor-type")
+    emit.add_argument("--tenant")
+    emit.add_argument("--target", help="target id")
+    emit.add_argument("--outcome", choices=OUTCOMES)
+    emit.add_argument("--id", help="idempotency key (default: generated)")
+    emit.add_argument("--data", help="JSON object of app data")
+    how = emit.add_mutually_exclusive_group(required=True)
+    how.add_argument("--url", help="the API's base URL, e.g. http://localhost:8000")
+    how.add_argument("--redis", action="store_true", help="XADD onto the stream at REDIS_URL")
+    emit.add_argument("--api-key", help="API key for --url (default: $AUDIT_API_KEY)")
+
+    events = sub.add_parser("events", help="query the store (filters as in GET /v1/events)")
+    for name in ("tenant", "service", "type", "actor-id", "target-id", "since", "until", "cursor"):
+        events.add_argument(f"--{name}")
+    events.add_argument("--outcome", choices=OUTCOMES)
+    events.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"1-{MAX_LIMIT}")
+    events.add_argument("--order", choices=("desc", "asc"), default="desc")
+    events.add_argument("--format", choices=("table", "json", "ndjson"), default="table")
+
+    sub.add_parser("status", help="streams, consumer group, lag, pending, dead letters, workers")
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="create a key; prints its secret once, last")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help=f"comma list of {', '.join(SCOPES)}")
+    create.add_argument("--tenants", required=True, help="comma list of tenants, or *")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
+    revoke.add_argument("name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``audit-trail`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from cli import commands
+
+    try:
+        return commands.dispatch(args)
+    except AuditError as exc:
+        print(f"audit-trail: error: {exc.detail}", file=sys.stderr)
+        return 2
+    except redis.RedisError as exc:
+        print(f"audit-trail: error: Redis: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,80 @@
+"""``audit-trail run``: the API and N stream workers in one process, stopped by a signal.
+
+The first SIGINT/SIGTERM asks for a warm stop (workers finish their batch, the
+server finishes its requests); a second one exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+
+from werkzeug.serving import make_server
+
+from api import create_app
+from collector.connection import connect, embedded
+from collector.settings import Settings
+from worker import StreamWorker
+
+log = logging.getLogger("audit-trail")
+
+
+def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> int:
+    """Run until a signal; returns the exit code."""
+    if settings.redis_url:
+        client = connect(settings.redis_url)
+        store_text = f"Redis at {settings.redis_url}"
+    else:
+        client = embedded()
+        store_text = "the embedded in-memory store (nothing is kept; set REDIS_URL for Redis)"
+        if settings.auth is None:
+            settings = settings.with_(auth=False)
+        host = host or "127.0.0.1"
+    host = host or "0.0.0.0"
+    port = settings.port if port is None else port
+
+    app = create_app(settings, client)
+    server = make_server(host, port, app, threaded=True)
+    base = f"{socket.gethostname()}-{os.getpid()}"
+    consumers = [StreamWorker(client, settings, name=f"{base}-{i}") for i in range(workers)]
+    threads = [threading.Thread(target=w.run, name=w.name, daemon=True) for w in consumers]
+    threads.append(threading.Thread(target=server.serve_forever, name="http", daemon=True))
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            log.warning("second signal: exiting now")
+            os._exit(1)
+        log.info("signal %s: stopping (send again to force)", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    log.info(
+        "audit-trail on http://%s:%d with %d worker(s), using %s",
+        host,
+        server.port,
+        workers,
+        store_text,
+    )
+    log.info(
+        "API keys are %s",
+        "required (AUDIT_AUTH on)" if settings.auth_required else "not required (AUDIT_AUTH off)",
+    )
+    for thread in threads:
+        thread.start()
+    while not stop.wait(0.5):
+        pass
+    for consumer in consumers:
+        consumer.stop()
+    server.shutdown()
+    for thread in threads:
+        thread.join(timeout=30)
+    log.info("stopped")
+    return 0

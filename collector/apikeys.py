@@ -1,0 +1,164 @@
+"""API keys: created with a secret shown once, stored as a SHA-256 digest, cached briefly.
+
+A lookup is cached for at most :data:`CACHE_TTL_S` seconds, so a revoked key stops
+working everywhere within that time (the contract allows 5 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import orjson
+import redis
+
+from collector.errors import ConfigError, Forbidden, Unauthorized
+from collector.keys import Keys
+from collector.schema import is_valid_tenant
+from collector.timefmt import format_utc, now_utc
+
+SCOPES = ("ingest", "read", "admin")
+CACHE_TTL_S = 2.0
+SECRET_PREFIX = "at_"
+_KEY_NAME = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key's public facts (never its secret)."""
+
+    name: str
+    scopes: tuple[str, ...]
+    tenants: tuple[str, ...]  # ("*",) for every tenant
+    created_at: str = ""
+
+    def allows_tenant(self, tenant: str) -> bool:
+        return "*" in self.tenants or tenant in self.tenants
+
+    @property
+    def default_tenant(self) -> str:
+        """The key's tenant when it has exactly one, else ``default``."""
+        if len(self.tenants) == 1 and self.tenants[0] != "*":
+            return self.tenants[0]
+        return "default"
+
+    def require(self, scope: str, tenant: str | None = None) -> None:
+        """Raise Forbidden unless the key has ``scope`` (``admin`` has all) and ``tenant``."""
+        if scope not in self.scopes and "admin" not in self.scopes:
+            raise Forbidden(f"API key {self.name!r} lacks the {scope!r} scope.")
+        if tenant is not None and not self.allows_tenant(tenant):
+            raise Forbidden(f"API key {self.name!r} may not access tenant {tenant!r}.")
+
+
+# What an unauthenticated request acts as when AUDIT_AUTH is off.
+OPEN_ACCESS = ApiKey("anonymous", SCOPES, ("*",))
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_list(raw: str, what: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Split a comma list; raise ConfigError on an empty or unknown item."""
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    if not items:
+        raise ConfigError(f"{what} must name at least one")
+    for item in items:
+        if allowed is not None and item not in allowed:
+            raise ConfigError(f"unknown {what[:-1]} {item!r}; choose from {', '.join(allowed)}")
+    return items
+
+
+class ApiKeys:
+    """Manage and check API keys."""
+
+    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+        self.redis = redis_client
+        self.keys = keys
+        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, name: str, scopes: tuple[str, ...], tenants: tuple[str, ...]) -> str:
+        """Store a new key; returns its secret (shown once, never stored)."""
+        if not _KEY_NAME.fullmatch(name):
+            raise ConfigError("key name must be 1-64 characters of A-Z a-z 0-9 . _ -")
+        for scope in scopes:
+            if scope not in SCOPES:
+                raise ConfigError(f"unknown scope {scope!r}; choose from {', '.join(SCOPES)}")
+        for tenant in tenants:
+            if tenant != "*" and not is_valid_tenant(tenant):
+                raise ConfigError(f"invalid tenant {tenant!r}")
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        record = {
+            "digest": digest(secret),
+            "scopes": list(scopes),
+            "tenants": list(tenants),
+            "created_at": format_utc(now_utc()),
+        }
+        if not self.redis.hsetnx(self.keys.api_keys, name, orjson.dumps(record)):
+            raise ConfigError(f"a key named {name!r} exists; revoke it first")
+        self.redis.set(self.keys.api_key_digest(record["digest"]), name)
+        return secret
+
+    def list(self) -> list[ApiKey]:
+        out = []
+        for name, raw in sorted(self.redis.hgetall(self.keys.api_keys).items()):  # type: ignore[union-attr]
+            record = orjson.loads(raw)
+            out.append(
+                ApiKey(
+                    name.decode(),
+                    tuple(record["scopes"]),
+                    tuple(record["tenants"]),
+                    record.get("created_at", ""),
+                )
+            )
+        return out
+
+    def revoke(self, name: str) -> None:
+        raw = self.redis.hget(self.keys.api_keys, name)
+        if raw is None:
+            raise ConfigError(f"no key named {name!r}")
+        record = orjson.loads(raw)  # type: ignore[arg-type]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self.keys.api_key_digest(record["digest"]))
+        pipe.hdel(self.keys.api_keys, name)
+        pipe.execute()
+
+    def authenticate(self, header: str | None) -> ApiKey:
+        """The key named by an ``Authorization: Bearer`` header; raises Unauthorized."""
+        if not header or not header.startswith("Bearer "):
+            raise Unauthorized("An API key is required: send 'Authorization: Bearer <key>'.")
+        secret = header[len("Bearer ") :].strip()
+        key = self._lookup(digest(secret))
+        if key is None:
+            raise Unauthorized("Unknown or revoked API key.")
+        return key
+
+    def _lookup(self, key_digest: str) -> ApiKey | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key_digest)
+        if hit is not None and now - hit[0] < CACHE_TTL_S:
+            return hit[1]
+        name = self.redis.get(self.keys.api_key_digest(key_digest))
+        key = None
+        if name is not None:
+            raw = self.redis.hget(self.keys.api_keys, name)  # type: ignore[arg-type]
+            if raw is not None:
+                record = orjson.loads(raw)  # type: ignore[arg-type]
+                if record["digest"] == key_digest:
+                    key = ApiKey(
+                        name.decode(),
+                        tuple(record["scopes"]),  # type: ignore[union-attr]
+                        tuple(record["tenants"]),
+                        record.get("created_at", ""),
+                    )
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key_digest] = (now, key)
+        return key

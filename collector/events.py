@@ -1,0 +1,149 @@
+"""From raw input to an event ready to store: validate, fill defaults, serialize once.
+
+Every ingest path (HTTP, stream, RQ) goes through :func:`prepare`, so an event
+means the same thing whichever way it came in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from marshmallow import ValidationError
+
+from collector.schema import EVENT_SCHEMA, SCHEMA_VERSION
+from collector.timefmt import format_utc, sort_key
+
+_OUTPUT_ORDER = (
+    "id",
+    "tenant",
+    "type",
+    "service",
+    "occurred_at",
+    "received_at",
+    "actor",
+    "target",
+    "outcome",
+    "request_id",
+    "trace_id",
+    "data",
+)
+
+
+def uuid7(ms: int | None = None, seed: bytes | None = None) -> str:
+    """A time-ordered UUIDv7. With ``seed`` the random bits derive from it (deterministic)."""
+    if ms is None:
+        ms = time.time_ns() // 1_000_000
+    rand = hashlib.blake2b(seed, digest_size=10).digest() if seed is not None else os.urandom(10)
+    r = int.from_bytes(rand, "big")
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (r >> 68) << 64 | 0b10 << 62
+    value |= r & 0x3FFF_FFFF_FFFF_FFFF
+    return str(uuid.UUID(int=value))
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """A valid event in the shape the store script takes."""
+
+    tenant: str
+    id: str
+    member: str  # index member: sortable time + id
+    body: bytes  # stored JSON without its closing brace; the store appends ``,"seq":N}``
+    index: tuple[tuple[str, str], ...]  # (field, value) pairs to index
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The stored event without ``seq`` (for tests and previews)."""
+        return orjson.loads(self.body + b"}")
+
+
+def validate(raw: Any) -> dict[str, Any]:
+    """Load ``raw`` with the v1 schema; raises marshmallow's ValidationError."""
+    if not isinstance(raw, dict):
+        raise ValidationError({"_schema": ["An event must be a JSON object."]})
+    return EVENT_SCHEMA.load(raw)
+
+
+def stored_document(
+    loaded: dict[str, Any],
+    received_at: datetime,
+    default_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], datetime]:
+    """The stored shape (without ``seq``) of a loaded event, and its ``occurred_at``."""
+    occurred: datetime = loaded.get("occurred_at") or received_at
+    doc: dict[str, Any] = {}
+    for name in _OUTPUT_ORDER:
+        if name == "id":
+            doc["id"] = loaded.get("id") or default_id or uuid7()
+        elif name == "occurred_at":
+            doc["occurred_at"] = format_utc(occurred)
+        elif name == "received_at":
+            doc["received_at"] = format_utc(received_at)
+        elif name in loaded:
+            doc[name] = loaded[name]
+    doc["schema_version"] = SCHEMA_VERSION
+    if extra:
+        doc.update(extra)
+    return doc, occurred
+
+
+def prepare(
+    raw: Any,
+    received_at: datetime,
+    default_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> PreparedEvent:
+    """Validate ``raw`` and build what the store needs. Raises ValidationError.
+
+    ``default_id`` is the id used when the event has none; paths that may deliver the
+    same input twice (stream, RQ) derive it from the delivery so that a redelivery is
+    stored once. ``extra`` adds trusted, server-side fields (the seed's own fields).
+    """
+    loaded = validate(raw)
+    doc, occurred = stored_document(loaded, received_at, default_id, extra)
+    event_id: str = doc["id"]
+    return PreparedEvent(
+        tenant=doc["tenant"],
+        id=event_id,
+        member=f"{sort_key(occurred)}|{event_id}",
+        body=orjson.dumps(doc)[:-1],
+        index=index_of(doc),
+    )
+
+
+def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The (field, value) index entries of an event in its stored shape."""
+    index = (
+        ("service", doc["service"]),
+        ("type", doc["type"]),
+        ("actor_id", doc["actor"]["id"]),
+        ("outcome", doc["outcome"]),
+    )
+    target = doc.get("target")
+    return (*index, ("target_id", target["id"])) if target else index
+
+
+def normalized_input(
+    raw: Any, received_at: datetime, default_tenant: str = "default"
+) -> dict[str, Any]:
+    """The event as a producer would send it, with ``id``, ``tenant`` and ``occurred_at`` set.
+
+    The API validates and fills these before it hands the event to the stream, so that
+    the id it answers with is the id the worker stores. Raises ValidationError.
+    """
+    if isinstance(raw, dict) and "tenant" not in raw:
+        raw = {**raw, "tenant": default_tenant}
+    loaded = validate(raw)
+    out = dict(raw)
+    out["id"] = loaded.get("id") or uuid7()
+    out["tenant"] = loaded["tenant"]
+    if "occurred_at" not in loaded:
+        out["occurred_at"] = format_utc(received_at)
+    return out

@@ -1,0 +1,97 @@
+"""Deliveries to events: a stream entry or an RQ job item becomes a prepared event or a dead letter.
+
+A delivery may come twice (a worker died before acking, RQ retried a job), so an
+event without an ``id`` gets one derived from the delivery itself: the same entry
+always yields the same id, and the store keeps it once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+from marshmallow import ValidationError
+
+from collector.events import PreparedEvent, prepare, uuid7
+from collector.streams import DeadLetter, Entry
+from collector.timefmt import parse_rfc3339
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
+def from_entry(
+    entry: Entry, now: datetime, max_deliveries: int, max_event_bytes: int
+) -> PreparedEvent | DeadLetter:
+    """Validate one stream entry."""
+
+    def dead(reason: str, errors: Any = None) -> DeadLetter:
+        return DeadLetter(
+            entry.fields.get(b"event", b""),
+            reason,
+            errors,
+            entry.stream,
+            entry.id,
+            {"deliveries": str(entry.deliveries)},
+        )
+
+    if entry.deliveries > max_deliveries:
+        return dead("delivery limit")
+    raw = entry.fields.get(b"event")
+    if raw is None:
+        return dead('entry has no "event" field')
+    if len(raw) > max_event_bytes:
+        return dead(f"event is {len(raw)} bytes, over the limit of {max_event_bytes}")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return dead(f"not valid JSON: {_first_line(str(exc))}")
+    received = now
+    stamp = entry.fields.get(b"received_at")
+    if stamp:
+        try:
+            received = parse_rfc3339(stamp.decode())
+        except (ValueError, UnicodeDecodeError):
+            return dead("received_at is not an RFC 3339 date-time")
+    extra = None
+    seed = entry.fields.get(b"seed")
+    if seed:
+        try:
+            extra = {"seed": orjson.loads(seed)}
+        except orjson.JSONDecodeError:
+            return dead("seed is not valid JSON")
+    ms = int(entry.id.split("-", 1)[0])
+    default_id = uuid7(ms, f"{entry.stream}/{entry.id}".encode())
+    try:
+        return prepare(data, received, default_id, extra)
+    except ValidationError as exc:
+        return dead("invalid event", exc.messages)
+
+
+def from_job_item(
+    item: Any, job_id: str, index: int, enqueued_ms: int, now: datetime, max_event_bytes: int
+) -> PreparedEvent | DeadLetter:
+    """Validate one event of an RQ job (``index`` is its place in the job's list)."""
+    source_id = f"{job_id}/{index}"
+    try:
+        payload = orjson.dumps(item)
+    except TypeError as exc:
+        return DeadLetter(
+            repr(item).encode()[:max_event_bytes],
+            f"not JSON-serializable: {exc}",
+            None,
+            "rq",
+            source_id,
+        )
+
+    def dead(reason: str, errors: Any = None) -> DeadLetter:
+        return DeadLetter(payload, reason, errors, "rq", source_id)
+
+    if len(payload) > max_event_bytes:
+        return dead(f"event is {len(payload)} bytes, over the limit of {max_event_bytes}")
+    try:
+        return prepare(item, now, uuid7(enqueued_ms, f"rq/{source_id}".encode()))
+    except ValidationError as exc:
+        return dead("invalid event", exc.messages)

@@ -1,0 +1,88 @@
+"""Every Redis key audit-trail writes, in one place.
+
+Layout (prefix ``audit``):
+
+- ``audit:ingest`` or ``audit:ingest:{k}``: the ingest stream(s), consumer group ``audit-workers``
+- ``audit:dead``: the dead-letter stream
+- ``audit:t:{<tenant>}:*``: one tenant's store; the hash tag puts all of it in one
+  cluster slot, so the store script (which assigns the dense ``seq``) is one atomic
+  step on one node:
+  - ``:events``   hash, event id -> stored JSON
+  - ``:seq``      counter of events stored in the tenant
+  - ``:ix:time``  sorted set of members ``<18-digit µs since 0001-01-01>|<id>``, all
+    scores 0, so lexicographic ranges are time ranges and ties break on the id
+  - ``:ix:<field>:<value>``  the same members, one set per filter value
+- ``audit:tenants``: set of tenants that have events
+- ``audit:workers``: sorted set, worker name -> last heartbeat (ms)
+- ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
+- ``audit:apikey:<sha256 of the secret>``: the key's name, for lookup by secret
+- ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP = "audit-workers"
+# The index fields of GET /v1/events, in the order the store script receives them.
+INDEXED_FIELDS = ("service", "type", "actor_id", "outcome", "target_id")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names for one prefix and partition count."""
+
+    prefix: str = "audit"
+    partitions: int = 1
+
+    # -- ingest streams -------------------------------------------------------------
+    def ingest_streams(self) -> list[str]:
+        """Every ingest stream, in partition order."""
+        if self.partitions == 1:
+            return [f"{self.prefix}:ingest"]
+        return [f"{self.prefix}:ingest:{{{k}}}" for k in range(self.partitions)]
+
+    def ingest_stream(self, partition: int) -> str:
+        """The stream of one partition (0 when there is one stream)."""
+        return self.ingest_streams()[partition]
+
+    @property
+    def dead(self) -> str:
+        """The dead-letter stream."""
+        return f"{self.prefix}:dead"
+
+    # -- one tenant's store (one hash slot) -------------------------------------------
+    def tenant_tag(self, tenant: str) -> str:
+        """The common, hash-tagged prefix of a tenant's keys."""
+        return f"{self.prefix}:t:{{{tenant}}}"
+
+    def events(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:events"
+
+    def seq(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:seq"
+
+    def time_index(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:ix:time"
+
+    def field_index(self, tenant: str, field: str, value: str) -> str:
+        return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"
+
+    # -- global bookkeeping -----------------------------------------------------------
+    @property
+    def tenants(self) -> str:
+        return f"{self.prefix}:tenants"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
+
+    @property
+    def api_keys(self) -> str:
+        return f"{self.prefix}:apikeys"
+
+    def api_key_digest(self, digest: str) -> str:
+        return f"{self.prefix}:apikey:{digest}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"

@@ -1,0 +1,237 @@
+"""The v1 event schema: the single source for validation, the stored shape and OpenAPI.
+
+Validation cost decides how fast a worker drains the stream, so the fields are
+small custom ``Field`` classes that check in one pass instead of chains of
+validators, and the schema objects are built once at import (no I/O).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import datetime
+from typing import Any
+
+import orjson
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
+
+from collector.timefmt import format_utc, parse_rfc3339
+
+SCHEMA_VERSION = 1
+OUTCOMES = ("success", "failure", "unknown")
+DATA_MAX_BYTES = 32 * 1024
+DATA_MAX_DEPTH = 10
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+TENANT_PATTERN = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+
+EVENT_ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ : -"
+TENANT_RULE = "1-64 characters of A-Z a-z 0-9 . _ -"
+
+
+def is_valid_tenant(value: object) -> bool:
+    """Whether ``value`` is a valid tenant name."""
+    return isinstance(value, str) and TENANT_PATTERN.fullmatch(value) is not None
+
+
+def is_valid_event_id(value: object) -> bool:
+    """Whether ``value`` is a valid event id (also the ``type`` rule)."""
+    return isinstance(value, str) and NAME_PATTERN.fullmatch(value) is not None
+
+
+class Pattern(fields.String):
+    """A string that must match a compiled pattern in full."""
+
+    def __init__(self, pattern: re.Pattern[str], rule: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pattern = pattern
+        self.rule = rule
+        self.metadata.setdefault("pattern", f"^{pattern.pattern}$")
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str) or self.pattern.fullmatch(value) is None:
+            raise ValidationError(f"Must be {self.rule}.")
+        return value
+
+
+class Text(fields.String):
+    """A string with a length range (inclusive)."""
+
+    def __init__(self, min_len: int = 1, max_len: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_len, self.max_len = min_len, max_len
+        if min_len:
+            self.metadata.setdefault("minLength", min_len)
+        if max_len is not None:
+            self.metadata.setdefault("maxLength", max_len)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError("Not a string.")
+        if len(value) < self.min_len or (self.max_len is not None and len(value) > self.max_len):
+            if self.max_len is None:
+                raise ValidationError(f"Must be at least {self.min_len} character(s).")
+            raise ValidationError(f"Must be {self.min_len}-{self.max_len} characters.")
+        return value
+
+
+class Choice(fields.String):
+    """One of a fixed set of strings."""
+
+    def __init__(self, choices: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.choices = frozenset(choices)
+        self.metadata.setdefault("enum", list(choices))
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if value not in self.choices or not isinstance(value, str):
+            raise ValidationError(f"Must be one of: {', '.join(sorted(self.choices))}.")
+        return value
+
+
+class IPAddress(fields.String):
+    """An IPv4 or IPv6 address, kept as sent."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValidationError("Not a valid IPv4 or IPv6 address.") from None
+        return value
+
+
+class Timestamp(fields.String):
+    """RFC 3339 with an offset in, a UTC ``datetime`` out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata.setdefault("format", "date-time")
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        try:
+            return parse_rfc3339(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        return value if isinstance(value, str) else format_utc(value)
+
+
+def _depth(value: Any, level: int) -> int:
+    """Depth of nested objects/arrays, ``value`` itself counted as ``level``."""
+    deepest = level
+    if isinstance(value, dict):
+        for item in value.values():
+            if isinstance(item, dict | list):
+                deepest = max(deepest, _depth(item, level + 1))
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                deepest = max(deepest, _depth(item, level + 1))
+    return deepest
+
+
+class Data(fields.Dict):
+    """Free-form app data: a JSON object, at most 32 KiB serialized and 10 levels deep."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata.setdefault(
+            "description", "Free-form object, at most 32 KiB serialized and 10 levels deep."
+        )
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be a JSON object.")
+        try:
+            size = len(orjson.dumps(value))
+        except TypeError:
+            raise ValidationError("Must contain JSON values only (string keys).") from None
+        if size > DATA_MAX_BYTES:
+            raise ValidationError(f"Must be at most {DATA_MAX_BYTES} bytes serialized, got {size}.")
+        if _depth(value, 1) > DATA_MAX_DEPTH:
+            raise ValidationError(f"Must be at most {DATA_MAX_DEPTH} levels deep.")
+        return value
+
+
+class ActorSchema(Schema):
+    """Who did it."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = Text(required=True, metadata={"example": "alice"})
+    type = Text(max_len=128, load_default="user", metadata={"example": "user"})
+    name = Text(max_len=256)
+    ip = IPAddress(metadata={"example": "203.0.113.7"})
+    user_agent = Text(min_len=0, max_len=1024)
+
+
+class TargetSchema(Schema):
+    """What it was done to."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = Text(required=True, metadata={"example": "invoice-42"})
+    type = Text(max_len=128, metadata={"example": "invoice"})
+    name = Text(max_len=256)
+
+
+class EventSchema(Schema):
+    """An audit event, schema version 1: the input producers send and the stored shape."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    id = Pattern(
+        NAME_PATTERN,
+        EVENT_ID_RULE,
+        metadata={
+            "description": "Idempotency key.",
+            "example": "0193c7c4-6f4e-7b1a-9a51-2f1f8f0e9d3b",
+        },
+    )
+    tenant = Pattern(
+        TENANT_PATTERN, TENANT_RULE, load_default="default", metadata={"example": "acme"}
+    )
+    type = Pattern(NAME_PATTERN, EVENT_ID_RULE, required=True, metadata={"example": "user.login"})
+    service = Text(max_len=128, required=True, metadata={"example": "auth-service"})
+    occurred_at = Timestamp(metadata={"example": "2026-11-28T09:15:00Z"})
+    actor = fields.Nested(ActorSchema, required=True)
+    target = fields.Nested(TargetSchema)
+    outcome = Choice(OUTCOMES, load_default="success")
+    request_id = Text(max_len=128)
+    trace_id = Text(max_len=128)
+    data = Data(load_default=dict)
+    received_at = Timestamp(dump_only=True)
+    schema_version = fields.Integer(dump_only=True, metadata={"example": SCHEMA_VERSION})
+    seq = fields.Integer(dump_only=True, metadata={"description": "Dense per-tenant sequence."})
+
+
+class SeedFieldsSchema(Schema):
+    """The proof of concept's own fields, kept on events posted through its routes."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    user_id = fields.String(allow_none=True)
+    request_method = fields.String(allow_none=True)
+    status = fields.Integer(allow_none=True)
+
+
+class StoredEventSchema(EventSchema):
+    """The stored event as the API returns it (documentation only)."""
+
+    seed = fields.Nested(
+        SeedFieldsSchema,
+        dump_only=True,
+        metadata={"description": "Present only on events posted through the seed's POST /event."},
+    )
+
+
+# Built once: constructing a marshmallow schema costs far more than loading with it.
+EVENT_SCHEMA = EventSchema()

@@ -1,0 +1,89 @@
+"""The core's front door: one object that wires store, query, streams and keys to one Redis.
+
+The API and the command line build one :class:`AuditService` and call it; they
+never see a key name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis
+
+from collector.apikeys import ApiKeys
+from collector.errors import Unavailable
+from collector.keys import Keys
+from collector.maintenance import Maintenance
+from collector.query import Query
+from collector.settings import Settings
+from collector.store import Store
+from collector.streams import IngestStreams
+from collector.timefmt import format_utc
+
+BACKLOG_CACHE_S = 1.0
+
+
+class AuditService:
+    """Everything the API and the command line need, over one Redis client."""
+
+    def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
+        self.redis = redis_client
+        self.settings = settings
+        self.keys = Keys(settings.prefix, settings.partitions)
+        self.store = Store(redis_client, self.keys)
+        self.query = Query(redis_client, self.keys)
+        self.streams = IngestStreams(redis_client, self.keys)
+        self.api_keys = ApiKeys(redis_client, self.keys)
+        self.maintenance = Maintenance(redis_client, self.keys, settings)
+        self._backlog = (0.0, 0)
+        self._groups_ready = False
+        self._lock = threading.Lock()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    def backlog(self) -> int:
+        """Lag plus pending over all partitions, refreshed at most once a second."""
+        checked_at, value = self._backlog
+        if time.monotonic() - checked_at >= BACKLOG_CACHE_S:
+            value = self.streams.backlog()
+            self._backlog = (time.monotonic(), value)
+        return value
+
+    def submit(
+        self,
+        events: list[dict[str, Any]],
+        received_at: datetime,
+        seed: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Hand validated events to the ingest stream; raises Unavailable (503) on overload.
+
+        The consumer group is made sure of first, so events added before any worker
+        starts are still consumed.
+        """
+        try:
+            if not self._groups_ready:
+                self.streams.ensure_groups()
+                self._groups_ready = True
+            backlog = self.backlog()
+            if backlog > self.settings.max_backlog:
+                raise Unavailable(
+                    f"Backlog of {backlog} events is over the limit of "
+                    f"{self.settings.max_backlog} (AUDIT_MAX_BACKLOG).",
+                    retry_after=5,
+                )
+            extra: dict[str, str | bytes] = {"received_at": format_utc(received_at)}
+            if seed is not None:
+                extra["seed"] = orjson.dumps(seed)
+            self.streams.add(events, extra)
+        except redis.RedisError as exc:
+            self._groups_ready = False
+            raise Unavailable(f"Redis is unavailable: {type(exc).__name__}.") from None
+        return [e["id"] for e in events]

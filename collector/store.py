@@ -1,0 +1,122 @@
+"""The write path and lookups by id: idempotent by (tenant, id), dense ``seq`` per tenant.
+
+One Lua script per tenant and batch stores every new event, assigns its ``seq``
+and updates every index in one atomic step; all its keys share the tenant's hash
+tag, so the step stays on one Redis Cluster node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis
+
+from collector.events import PreparedEvent, index_of
+from collector.keys import Keys
+from collector.timefmt import sort_key
+
+
+def load_script(name: str) -> str:
+    """The text of one of the package's Lua scripts."""
+    return resources.files("collector").joinpath(name).read_text()
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """The keys and arguments of one script call (kept apart so tests can check slots)."""
+
+    keys: list[str]
+    args: list[Any]
+
+
+class Store:
+    """Events in Redis: write batches, read by id, purge by age."""
+
+    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+        self.redis = redis_client
+        self.keys = keys
+        self._store = redis_client.register_script(load_script("store.lua"))
+        self._purge = redis_client.register_script(load_script("purge.lua"))
+
+    # -- writes -----------------------------------------------------------------------
+    def store_calls(self, events: Iterable[PreparedEvent]) -> dict[str, ScriptCall]:
+        """Group events by tenant into one store-script call each."""
+        calls: dict[str, ScriptCall] = {}
+        for event in events:
+            call = calls.get(event.tenant)
+            if call is None:
+                k = self.keys
+                call = calls[event.tenant] = ScriptCall(
+                    [k.events(event.tenant), k.seq(event.tenant), k.time_index(event.tenant)], []
+                )
+            for field, value in event.index:
+                call.keys.append(self.keys.field_index(event.tenant, field, value))
+            call.args.extend((event.id, event.member, event.body, len(event.index)))
+        return calls
+
+    def queue_store(self, pipe: Any, events: Sequence[PreparedEvent]) -> list[str]:
+        """Add the store calls for ``events`` to a pipeline; returns the tenants in call order.
+
+        The pipeline's result for each call is the list of seqs (0 for a duplicate) in
+        the order the tenant's events were given.
+        """
+        calls = self.store_calls(events)
+        for call in calls.values():
+            self._store(keys=call.keys, args=call.args, client=pipe)
+        if calls:
+            pipe.sadd(self.keys.tenants, *calls)
+        return list(calls)
+
+    def store(self, events: Sequence[PreparedEvent]) -> list[int]:
+        """Store events now; returns each event's seq, or 0 where its id was already stored."""
+        if not events:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        tenants = self.queue_store(pipe, events)
+        results = pipe.execute()[: len(tenants)]
+        by_tenant = {t: iter(r) for t, r in zip(tenants, results, strict=True)}
+        return [int(next(by_tenant[e.tenant])) for e in events]
+
+    # -- reads ------------------------------------------------------------------------
+    def get_raw(self, tenant: str, event_id: str) -> bytes | None:
+        """The stored JSON of one event, as bytes, or None."""
+        return self.redis.hget(self.keys.events(tenant), event_id)  # type: ignore[return-value]
+
+    def get(self, tenant: str, event_id: str) -> dict[str, Any] | None:
+        """One stored event, or None."""
+        raw = self.get_raw(tenant, event_id)
+        return None if raw is None else orjson.loads(raw)
+
+    def count(self, tenant: str) -> int:
+        """How many events the tenant has stored."""
+        return int(self.redis.hlen(self.keys.events(tenant)))  # type: ignore[arg-type]
+
+    def tenants(self) -> list[str]:
+        """Every tenant that has stored an event."""
+        return sorted(t.decode() for t in self.redis.smembers(self.keys.tenants))  # type: ignore[union-attr]
+
+    # -- retention --------------------------------------------------------------------
+    def purge_before(self, tenant: str, cutoff: datetime, chunk: int = 500) -> int:
+        """Remove the tenant's events whose ``occurred_at`` is before ``cutoff``."""
+        removed = 0
+        upper = "(" + sort_key(cutoff)
+        while True:
+            members = self.redis.zrangebylex(
+                self.keys.time_index(tenant), "-", upper, start=0, num=chunk
+            )
+            if not members:
+                return removed
+            ids = [m.decode().split("|", 1)[1] for m in members]  # type: ignore[union-attr]
+            docs = self.redis.hmget(self.keys.events(tenant), ids)
+            keys = [self.keys.events(tenant), self.keys.time_index(tenant)]
+            args: list[Any] = []
+            for member, event_id, raw in zip(members, ids, docs, strict=True):  # type: ignore[arg-type]
+                index = index_of(orjson.loads(raw)) if raw else []
+                keys += [self.keys.field_index(tenant, f, v) for f, v in index]
+                args += (event_id, member, len(index))
+            removed += int(self._purge(keys=keys, args=args))  # type: ignore[arg-type]

@@ -1,0 +1,243 @@
+"""The ingest streams, their consumer group and the dead-letter stream.
+
+Entry format (the stream protocol): field ``event``, the event as JSON; the API
+also sets ``received_at`` (RFC 3339) and, for the seed's routes, ``seed`` (JSON of
+the seed's own fields). Nothing but ``event`` is required of a producer.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+
+from collector.keys import GROUP, Keys
+from collector.timefmt import format_utc, now_utc
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One delivered stream entry; ``deliveries`` counts this delivery too."""
+
+    stream: str
+    id: str
+    fields: dict[bytes, bytes]
+    deliveries: int = 1
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Something that cannot be stored, with why."""
+
+    payload: bytes
+    reason: str
+    errors: Any = None
+    source: str = ""
+    source_id: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, str | bytes]:
+        out: dict[str, str | bytes] = {
+            "event": self.payload,
+            "reason": self.reason,
+            "source": self.source,
+            "source_id": self.source_id,
+            "failed_at": format_utc(now_utc()),
+        }
+        if self.errors is not None:
+            out["errors"] = orjson.dumps(self.errors, default=str)
+        out.update(self.extra)
+        return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class IngestStreams:
+    """Produce to, consume from and inspect the ingest streams."""
+
+    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+        self.redis = redis_client
+        self.keys = keys
+        self.streams = keys.ingest_streams()
+
+    # -- producing --------------------------------------------------------------------
+    def partition_for(self, tenant: str) -> int:
+        """Spread by tenant: a tenant's events keep their order on one partition."""
+        return zlib.crc32(tenant.encode()) % len(self.streams)
+
+    def stream_for(self, tenant: str) -> str:
+        return self.streams[self.partition_for(tenant)]
+
+    def add(
+        self,
+        events: Sequence[dict[str, Any]],
+        extra: dict[str, str | bytes] | None = None,
+        atomic: bool = True,
+    ) -> list[str]:
+        """XADD each event (one round trip); returns the entry ids.
+
+        ``atomic`` wraps the batch in MULTI/EXEC when every event goes to one stream,
+        so a batch is all or nothing.
+        """
+        targets = [self.stream_for(str(e.get("tenant") or "default")) for e in events]
+        one_slot = len(set(targets)) <= 1
+        pipe = self.redis.pipeline(transaction=atomic and one_slot)
+        for event, stream in zip(events, targets, strict=True):
+            fields_: dict[str, str | bytes] = {"event": orjson.dumps(event)}
+            if extra:
+                fields_.update(extra)
+            pipe.xadd(stream, fields_)  # type: ignore[arg-type]
+        return [_text(i) for i in pipe.execute()]
+
+    # -- the consumer group -----------------------------------------------------------
+    def ensure_groups(self) -> None:
+        """Create the group on every stream, reading from the start (idempotent).
+
+        Starting at 0, not $, keeps entries added before any worker ever ran.
+        """
+        for stream in self.streams:
+            try:
+                self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def read(self, consumer: str, count: int, block_ms: int, start: int = 0) -> list[Entry]:
+        """New entries for ``consumer``: at most ``count`` per stream, waiting up to ``block_ms``.
+
+        With several partitions each is read without blocking (a multi-stream read would
+        cross hash slots on a cluster); only when all are empty does it block, on one.
+        """
+        block = block_ms if block_ms > 0 else None  # BLOCK 0 would wait forever
+        if len(self.streams) == 1:
+            reply = self.redis.xreadgroup(
+                GROUP, consumer, {self.streams[0]: ">"}, count=count, block=block
+            )
+            return _entries(reply)
+        order = (
+            self.streams[start % len(self.streams) :] + self.streams[: start % len(self.streams)]
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in order:
+            pipe.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
+        entries = [e for reply in pipe.execute() for e in _entries(reply)]
+        if entries or block is None:
+            return entries
+        reply = self.redis.xreadgroup(
+            GROUP, consumer, {order[0]: ">"}, count=count, block=min(block_ms, 100)
+        )
+        return _entries(reply)
+
+    def claim(
+        self, consumer: str, min_idle_ms: int, count: int = 256, owner: str | None = None
+    ) -> list[Entry]:
+        """Take over entries pending at least ``min_idle_ms`` (only ``owner``'s, if given).
+
+        Returns them with their delivery count, this delivery included, so the caller
+        can dead-letter entries past the limit instead of retrying them forever.
+        """
+        claimed: list[Entry] = []
+        for stream in self.streams:
+            pending = self.redis.xpending_range(
+                stream,
+                GROUP,
+                "-",
+                "+",
+                count,
+                consumername=owner,
+                # fakeredis drops entries idle for 0 ms under IDLE 0; no IDLE means the same.
+                idle=min_idle_ms or None,
+            )
+            if not pending:
+                continue
+            counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+            got = self.redis.xclaim(stream, GROUP, consumer, min_idle_ms, list(counts))
+            for entry_id, fields_ in got:  # type: ignore[union-attr]
+                if fields_ is None:  # deleted from the stream; nothing to deliver
+                    continue
+                eid = _text(entry_id)
+                claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
+        return claimed
+
+    def queue_ack(self, pipe: Any, entries: Iterable[Entry]) -> None:
+        by_stream: dict[str, list[str]] = {}
+        for entry in entries:
+            by_stream.setdefault(entry.stream, []).append(entry.id)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, GROUP, *ids)
+
+    def queue_dead_letters(self, pipe: Any, letters: Iterable[DeadLetter]) -> None:
+        for letter in letters:
+            pipe.xadd(self.keys.dead, letter.fields())
+
+    # -- inspection and housekeeping --------------------------------------------------
+    def group_info(self, stream: str) -> dict[str, Any] | None:
+        for group in self.redis.xinfo_groups(stream):  # type: ignore[union-attr]
+            if _text(group["name"]) == GROUP:
+                return group  # type: ignore[no-any-return]
+        return None
+
+    def backlog(self) -> int:
+        """Entries not yet acked by the group: lag (never delivered) plus pending."""
+        total = 0
+        for stream in self.streams:
+            try:
+                info = self.group_info(stream)
+            except redis.ResponseError:  # no such stream yet
+                continue
+            if info is None:
+                total += int(self.redis.xlen(stream))  # type: ignore[arg-type]
+                continue
+            lag = info.get("lag")
+            total += int(info.get("pending") or 0) + (int(lag) if lag is not None else 0)
+        return total
+
+    def trim_consumed(self) -> int:
+        """Drop entries every group on each stream has acked; never an unconsumed one."""
+        trimmed = 0
+        for stream in self.streams:
+            try:
+                groups = self.redis.xinfo_groups(stream)
+            except redis.ResponseError:
+                continue
+            if not groups:
+                continue  # nobody consumes it yet: keep everything
+            floor: tuple[int, int] | None = None
+            for group in groups:  # type: ignore[union-attr]
+                summary = self.redis.xpending(stream, group["name"])
+                candidates = [_parse_id(group["last-delivered-id"])]
+                if summary and summary.get("pending"):  # type: ignore[union-attr]
+                    candidates.append(_parse_id(summary["min"]))  # type: ignore[index]
+                low = min(candidates)
+                floor = low if floor is None else min(floor, low)
+            if floor and floor > (0, 0):
+                # Entries below the lowest of (last delivered, oldest pending) of every
+                # group are acked everywhere; "~" trims whole nodes only, never more.
+                trimmed += int(
+                    self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+                )
+        return trimmed
+
+    def dead_count(self) -> int:
+        return int(self.redis.xlen(self.keys.dead))  # type: ignore[arg-type]
+
+
+def _parse_id(value: bytes | str) -> tuple[int, int]:
+    ms, _, seq = _text(value).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _entries(reply: Any) -> list[Entry]:
+    out: list[Entry] = []
+    for stream, items in reply or []:
+        name = _text(stream)
+        for entry_id, fields_ in items:
+            if fields_ is not None:
+                out.append(Entry(name, _text(entry_id), fields_))
+    return out

@@ -1,0 +1,201 @@
+"""The stream consumer: read a batch, validate, store, dead-letter, ack; survive outages.
+
+Order of effects for a batch: (1) store the valid events and add the dead letters,
+(2) ack what (1) settled. A crash between the two redelivers entries whose effects
+are already in place; the store is idempotent by (tenant, id), so they land once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import redis
+
+from collector.events import PreparedEvent
+from collector.intake import from_entry
+from collector.keys import Keys
+from collector.maintenance import Maintenance
+from collector.settings import Settings
+from collector.store import Store
+from collector.streams import DeadLetter, Entry, IngestStreams
+from collector.timefmt import now_utc
+from worker.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def default_name() -> str:
+    """``host-pid``: unique on a machine; pass a stable ``--name`` to resume own entries."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class StreamWorker:
+    """One consumer in the group ``audit-workers``.
+
+    ``run()`` loops until :meth:`stop`; ``run_burst()`` drains what is there and returns
+    (tests, one-off catch-up). The Redis client is passed in: its socket timeout must
+    exceed ``block_ms``.
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        settings: Settings,
+        name: str | None = None,
+        batch_size: int = 256,
+        block_ms: int = 1000,
+    ) -> None:
+        self.redis = redis_client
+        self.settings = settings
+        self.name = name or default_name()
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        keys = Keys(settings.prefix, settings.partitions)
+        self.streams = IngestStreams(redis_client, keys)
+        self.store = Store(redis_client, keys)
+        self.maintenance = Maintenance(redis_client, keys, settings)
+        self.stats = {"stored": 0, "duplicates": 0, "dead": 0, "batches": 0}
+        self._stopping = threading.Event()
+        self._ready = False
+        self._next_claim = 0.0
+        self._rotation = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+    def stop(self) -> None:
+        """Warm stop: finish the batch in hand, then return from ``run``."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> None:
+        """Consume until stopped, backing off while Redis is away."""
+        backoff = Backoff()
+        log.info("worker %s consuming %s", self.name, ", ".join(self.streams.streams))
+        while not self.stopping:
+            try:
+                self.step()
+                backoff.reset()
+            except REDIS_DOWN as exc:
+                self._ready = False
+                delay = backoff.next()
+                log.warning(
+                    "worker %s: Redis unavailable (%s); retrying in %.1fs", self.name, exc, delay
+                )
+                self._stopping.wait(delay)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("worker %s: consumer group missing; recreating it", self.name)
+                self._ready = False
+        log.info("worker %s stopped: %s", self.name, self.stats)
+
+    def run_burst(self, claim_idle_ms: int | None = None) -> dict[str, int]:
+        """Process until nothing is new or claimable, then return the counters."""
+        self._setup()
+        while True:
+            handled = self.claim_idle(claim_idle_ms)
+            entries = self.streams.read(self.name, self.batch_size, block_ms=0)
+            self.handle(entries)
+            if not entries and not handled:
+                return dict(self.stats)
+
+    def step(self, on_batch: Callable[[int], None] | None = None) -> None:
+        """One round: set up if needed, heartbeat, reclaim when due, read and handle a batch."""
+        if not self._ready:
+            self._setup()
+        self.maintenance.heartbeat(self.name)
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + min(self.settings.claim_idle_ms / 2000, 5.0)
+            self.claim_idle()
+            self.maintenance.run_due()
+        self._rotation += 1
+        entries = self.streams.read(self.name, self.batch_size, self.block_ms, self._rotation)
+        self.handle(entries)
+        if on_batch:
+            on_batch(len(entries))
+
+    def _setup(self) -> None:
+        """Create the group if missing, then finish this consumer's own pending entries."""
+        self.streams.ensure_groups()
+        while True:
+            mine = self.streams.claim(self.name, 0, self.batch_size, owner=self.name)
+            self.handle(mine)
+            if len(mine) < self.batch_size:
+                break
+        self._ready = True
+
+    # -- the batch --------------------------------------------------------------------
+    def claim_idle(self, min_idle_ms: int | None = None) -> int:
+        """Take over entries other consumers left pending too long; returns how many."""
+        idle = self.settings.claim_idle_ms if min_idle_ms is None else min_idle_ms
+        entries = self.streams.claim(self.name, idle, self.batch_size)
+        self.handle(entries)
+        return len(entries)
+
+    def handle(self, entries: Sequence[Entry]) -> None:
+        """Validate, store, dead-letter and ack one batch."""
+        if not entries:
+            return
+        now = now_utc()
+        s = self.settings
+        events: list[tuple[Entry, PreparedEvent]] = []
+        dead: list[tuple[Entry, DeadLetter]] = []
+        for entry in entries:
+            outcome = from_entry(entry, now, s.max_deliveries, s.max_event_bytes)
+            if isinstance(outcome, DeadLetter):
+                dead.append((entry, outcome))
+            else:
+                events.append((entry, outcome))
+        settled = self._commit(events, dead)
+        if settled:
+            pipe = self.redis.pipeline(transaction=False)
+            self.streams.queue_ack(pipe, settled)
+            pipe.execute()
+        self.stats["batches"] += 1
+
+    def _commit(
+        self, events: list[tuple[Entry, PreparedEvent]], dead: list[tuple[Entry, DeadLetter]]
+    ) -> list[Entry]:
+        """Store and dead-letter in one round trip; returns the entries that are settled."""
+        pipe = self.redis.pipeline(transaction=False)
+        tenants = self.store.queue_store(pipe, [e for _, e in events])
+        self.streams.queue_dead_letters(pipe, [d for _, d in dead])
+        results = pipe.execute(raise_on_error=False)
+        store_results = dict(zip(tenants, results[: len(tenants)], strict=True))
+        dead_results = results[len(results) - len(dead) :] if dead else []
+        settled: list[Entry] = []
+        failed_tenants = set()
+        seqs: dict[str, Iterator[int]] = {}
+        for tenant, result in store_results.items():
+            if isinstance(result, Exception):
+                failed_tenants.add(tenant)
+                log.error("worker %s: storing tenant %s failed: %s", self.name, tenant, result)
+            else:
+                seqs[tenant] = iter(result)
+        for entry, event in events:
+            if event.tenant in failed_tenants:
+                continue  # left pending: retried, then dead-lettered at the delivery limit
+            settled.append(entry)
+            if next(seqs[event.tenant]):
+                self.stats["stored"] += 1
+            else:
+                self.stats["duplicates"] += 1
+        for (entry, letter), result in zip(dead, dead_results, strict=True):
+            if isinstance(result, Exception):
+                log.error("worker %s: dead-lettering %s failed: %s", self.name, entry.id, result)
+                continue
+            log.warning(
+                "worker %s: dead letter %s %s: %s", self.name, entry.stream, entry.id, letter.reason
+            )
+            settled.append(entry)
+            self.stats["dead"] += 1
+        return settled
