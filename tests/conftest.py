@@ -49,9 +49,23 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.folder,
-             "--save", "", "--appendonly", "no", "--logfile", os.path.join(self.folder, "log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.folder,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                os.path.join(self.folder, "log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
@@ -89,8 +103,12 @@ def redis_server() -> Iterator[RedisServer]:
     server.cleanup()
 
 
-@pytest.fixture(params=[pytest.param("fake", marks=pytest.mark.fake),
-                        pytest.param("real", marks=pytest.mark.real)])
+@pytest.fixture(
+    params=[
+        pytest.param("fake", marks=pytest.mark.fake),
+        pytest.param("real", marks=pytest.mark.real),
+    ]
+)
 def redis_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     """An empty Redis: fakeredis, or db 0 of the private server (flushed before each test)."""
     if request.param == "fake":
@@ -136,4 +154,3 @@ def drain(redis_client: redis.Redis, settings: Settings) -> Callable[..., dict[s
         return StreamWorker(redis_client, settings, name=name).run_burst(claim_idle_ms)
 
     return run
-

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from helpers import event
 
 from collector.client import Producer
 from collector.keys import Keys
-from helpers import event
 
 
 def test_stream_entry_is_stored_and_readable(service, drain):
