@@ -71,7 +71,7 @@ def from_entry(
 
 
 def from_job_item(
-    item: Any, job_id: str, index: int, enqueued_ms: int, now: datetime, max_event_bytes: int
+    item: Any, job_id: str, index: int, created_ms: int, now: datetime, max_event_bytes: int
 ) -> PreparedEvent | DeadLetter:
     """Validate one event of an RQ job (``index`` is its place in the job's list)."""
     source_id = f"{job_id}/{index}"
@@ -92,6 +92,6 @@ def from_job_item(
     if len(payload) > max_event_bytes:
         return dead(f"event is {len(payload)} bytes, over the limit of {max_event_bytes}")
     try:
-        return prepare(item, now, uuid7(enqueued_ms, f"rq/{source_id}".encode()))
+        return prepare(item, now, uuid7(created_ms, f"rq/{source_id}".encode()))
     except ValidationError as exc:
         return dead("invalid event", exc.messages)

@@ -32,12 +32,13 @@ def ingest(events: Any, settings: Settings | None = None) -> dict[str, int]:
     keys = Keys(settings.prefix, settings.partitions)
     items = events if isinstance(events, list) else [events]
     now = now_utc()
-    enqueued = job.enqueued_at or job.created_at or now
-    enqueued_ms = int(enqueued.timestamp() * 1000)
+    # created_at, unlike enqueued_at, survives a retry: the derived ids stay the same
+    created = job.created_at or now
+    created_ms = int(created.timestamp() * 1000)
     prepared: list[PreparedEvent] = []
     dead: list[DeadLetter] = []
     for index, item in enumerate(items):
-        outcome = from_job_item(item, job.id, index, enqueued_ms, now, settings.max_event_bytes)
+        outcome = from_job_item(item, job.id, index, created_ms, now, settings.max_event_bytes)
         (dead if isinstance(outcome, DeadLetter) else prepared).append(outcome)  # type: ignore[arg-type]
     seqs = Store(job.connection, keys).store(prepared)
     if dead:

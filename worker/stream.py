@@ -126,6 +126,7 @@ class StreamWorker:
     def _setup(self) -> None:
         """Create the group if missing, then finish this consumer's own pending entries."""
         self.streams.ensure_groups()
+        self.maintenance.heartbeat(self.name)
         while True:
             mine = self.streams.claim(self.name, 0, self.batch_size, owner=self.name)
             self.handle(mine)

@@ -1,0 +1,150 @@
+"""The ``audit-trail`` command line, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import orjson
+import pytest
+from conftest import _free_port
+from helpers import wait_for
+
+from cli import main
+
+BIN = os.path.join(os.path.dirname(sys.executable), "audit-trail")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "PORT") and not k.startswith("AUDIT_")
+    }
+    env.update(extra)
+    return env
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def test_run_on_the_embedded_store_serves_stores_and_stops_cleanly(tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [BIN, "run"], env=_env(PORT=str(port)), stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _get(base + "/healthz")[0] == 200, timeout=30)
+        body = orjson.dumps(
+            {"id": "cli-1", "type": "user.login", "service": "s", "actor": {"id": "a"}}
+        )
+        request = urllib.request.Request(
+            base + "/v1/events",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+        _, stored = wait_for(lambda: (r := _get(base + "/v1/events/cli-1"))[0] == 200 and r)
+        assert orjson.loads(stored)["seq"] == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    output = (tmp_path / "run.log").read_text()
+    assert "embedded in-memory store" in output
+    assert "AUDIT_AUTH off" in output
+
+
+@pytest.mark.parametrize("argv", [["worker"], ["status"], ["events"], ["keys", "list"]])
+def test_commands_that_need_redis_exit_with_one_line_without_it(argv):
+    result = subprocess.run([BIN, *argv], env=_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "REDIS_URL is not set" in result.stderr
+
+
+@pytest.mark.real
+def test_emit_events_status_and_keys_against_redis(redis_server, monkeypatch, capsys):
+    import redis
+
+    redis.Redis(port=redis_server.port).flushall()
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    for name in [k for k in os.environ if k.startswith("AUDIT_")]:
+        monkeypatch.delenv(name)
+
+    assert (
+        main(
+            [
+                "emit",
+                "--redis",
+                "--type",
+                "user.login",
+                "--service",
+                "cli",
+                "--actor",
+                "alice",
+                "--tenant",
+                "acme",
+                "--id",
+                "emitted",
+                "--data",
+                '{"k": 1}',
+            ]
+        )
+        == 0
+    )
+    from collector.service import AuditService
+    from collector.settings import Settings
+    from worker import StreamWorker
+
+    StreamWorker(redis.Redis.from_url(redis_server.url), Settings(), name="w").run_burst()
+    capsys.readouterr()
+
+    assert main(["events", "--tenant", "acme", "--format", "ndjson"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert orjson.loads(line)["data"] == {"k": 1}
+    assert main(["events", "--tenant", "acme", "--format", "json"]) == 0
+    page = orjson.loads(capsys.readouterr().out)
+    assert [e["id"] for e in page["items"]] == ["emitted"] and page["next_cursor"] is None
+    assert main(["events", "--tenant", "acme"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("occurred_at") and "emitted" in table[1]
+    assert main(["events", "--limit", "0"]) == 2
+    assert "--limit" in capsys.readouterr().err
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "stream audit:ingest: 1 entries" in out and "dead letters" in out
+    assert "workers seen: 1" in out
+
+    assert (
+        main(["keys", "create", "--name", "ci", "--scopes", "ingest,read", "--tenants", "acme"])
+        == 0
+    )
+    secret = capsys.readouterr().out.splitlines()[-1]
+    assert secret.startswith("at_")
+    svc = AuditService(redis.Redis.from_url(redis_server.url), Settings())
+    assert svc.api_keys.authenticate(f"Bearer {secret}").tenants == ("acme",)
+    assert main(["keys", "list"]) == 0
+    assert "ci\tscopes=ingest,read\ttenants=acme" in capsys.readouterr().out
+    assert secret not in capsys.readouterr().out
+    assert main(["keys", "create", "--name", "bad", "--scopes", "root", "--tenants", "*"]) == 2
+    assert "unknown scope" in capsys.readouterr().err
+    assert main(["keys", "revoke", "ci"]) == 0
+    assert main(["keys", "revoke", "ci"]) == 2

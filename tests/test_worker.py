@@ -1,0 +1,134 @@
+"""The worker's long-running behaviour: live loop, warm stop, outages, housekeeping."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import timedelta
+
+import fakeredis
+import pytest
+import redis
+from conftest import RedisServer
+from helpers import event, wait_for
+
+from collector.client import Producer
+from collector.keys import GROUP
+from collector.service import AuditService
+from collector.settings import Settings
+from collector.timefmt import format_utc, now_utc
+from worker import StreamWorker
+from worker.backoff import Backoff
+
+
+def _start(worker: StreamWorker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_live_worker_stores_then_stops_warm(redis_client, settings):
+    svc = AuditService(redis_client, settings)
+    worker = StreamWorker(redis_client, settings, name="live", block_ms=50)
+    thread = _start(worker)
+    Producer(redis=redis_client, settings=settings).xadd(event(id="live-1"))
+    wait_for(lambda: svc.store.get("default", "live-1"))
+    worker.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert [name for name, _, alive in svc.maintenance.workers() if alive] == ["live"]
+
+
+def test_worker_survives_a_fakeredis_outage_and_a_lost_group():
+    server = fakeredis.FakeServer()
+    client = fakeredis.FakeRedis(server=server)
+    settings = Settings(auth=False)
+    svc = AuditService(client, settings)
+    worker = StreamWorker(client, settings, name="outage", block_ms=50)
+    thread = _start(worker)
+    Producer(redis=client, settings=settings).xadd(event(id="before"))
+    wait_for(lambda: svc.store.get("default", "before"))
+    server.connected = False
+    wait_for(lambda: not worker._ready)  # it noticed and is backing off
+    server.connected = True
+    client.flushall()  # Redis "came back" empty: no stream, no group
+    Producer(redis=client, settings=settings).xadd(event(id="after"))
+    wait_for(lambda: svc.store.get("default", "after"))
+    worker.stop()
+    thread.join(timeout=10)
+
+
+@pytest.mark.real
+def test_worker_resumes_within_10s_after_a_real_redis_restart(redis_server):
+    server = RedisServer(shutil.which("redis-server") or "redis-server")
+    server.start()
+    try:
+        client = redis.Redis(port=server.port, socket_timeout=5)
+        settings = Settings(auth=False)
+        svc = AuditService(client, settings)
+        worker = StreamWorker(client, settings, name="restart", block_ms=100)
+        thread = _start(worker)
+        Producer(redis=client, settings=settings).xadd(event(id="one"))
+        wait_for(lambda: svc.store.get("default", "one"))
+        server.stop()
+        wait_for(lambda: not worker._ready)
+        server.start()  # same port, empty: the group must be recreated
+        Producer(redis=client, settings=settings).xadd(event(id="two"))
+        wait_for(lambda: svc.store.get("default", "two"), timeout=10)
+        worker.stop()
+        thread.join(timeout=10)
+    finally:
+        server.cleanup()
+
+
+def test_backoff_is_capped_below_the_resume_promise():
+    backoff = Backoff()
+    delays = [backoff.next() for _ in range(20)]
+    assert max(delays) <= 2.0
+    assert delays[0] <= 0.1
+    backoff.reset()
+    assert backoff.next() <= 0.1
+
+
+def test_trim_drops_acked_entries_but_never_unconsumed_ones(service, drain):
+    producer = Producer(redis=service.redis, settings=service.settings)
+    producer.xadd([event(id=f"a{i}") for i in range(300)])
+    drain()
+    producer.xadd([event(id=f"b{i}") for i in range(5)])  # not consumed yet
+    stream = service.streams.streams[0]
+    before = service.redis.xlen(stream)
+    service.streams.trim_consumed()
+    after = service.redis.xlen(stream)
+    assert after <= before
+    info = service.streams.group_info(stream)
+    assert info["lag"] == 5
+    drain()
+    assert service.store.count("default") == 305
+
+
+def test_trim_keeps_everything_while_no_group_exists(service):
+    Producer(redis=service.redis, settings=service.settings).xadd([event() for _ in range(3)])
+    stream = service.streams.streams[0]
+    service.redis.xgroup_destroy(stream, GROUP)
+    service.streams.trim_consumed()
+    assert service.redis.xlen(stream) == 3
+
+
+def test_retention_purges_old_events_and_their_index_entries(redis_client):
+    settings = Settings(auth=False, retention_days=30)
+    svc = AuditService(redis_client, settings)
+    old = format_utc(now_utc() - timedelta(days=31))
+    new = format_utc(now_utc() - timedelta(days=29))
+    Producer(redis=redis_client, settings=settings).xadd(
+        [event(id="old", occurred_at=old, target={"id": "x"}), event(id="new", occurred_at=new)]
+    )
+    StreamWorker(redis_client, settings, name="w").run_burst()
+    assert svc.maintenance.purge_expired() == 1
+    assert svc.store.get("default", "old") is None
+    assert svc.store.get("default", "new") is not None
+    from collector.query import Filters
+
+    assert [e["id"] for e in svc.query.iterate(Filters())] == ["new"]
+    assert list(svc.query.iterate(Filters(target_id="x"))) == []
+    # a second worker in the same minute does not purge again (the lock)
+    assert svc.maintenance.purge_expired() == 0
