@@ -25,6 +25,9 @@ TRIM_EVERY_S = 10.0
 RETENTION_EVERY_S = 60.0
 # A worker whose heartbeat is older than this is listed as gone by `audit-trail status`.
 WORKER_ALIVE_S = 15.0
+# Consumers idle this long with nothing pending are removed from the group (and from
+# the heartbeat list): default names are host-pid, so restarts would pile them up.
+FORGET_CONSUMER_MS = 24 * 3600 * 1000
 
 
 class Maintenance:
@@ -60,7 +63,10 @@ class Maintenance:
     def run_due(self) -> None:
         """Run whatever chores are due."""
         if self._due("trim", TRIM_EVERY_S):
-            IngestStreams(self.redis, self.keys).trim_consumed()
+            streams = IngestStreams(self.redis, self.keys)
+            streams.trim_consumed()
+            for name in streams.forget_idle_consumers(FORGET_CONSUMER_MS):
+                self.redis.zrem(self.keys.workers, name)
         if self.settings.retention_days and self._due("retention", RETENTION_EVERY_S):
             self.purge_expired()
 

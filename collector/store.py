@@ -111,12 +111,17 @@ class Store:
             )
             if not members:
                 return removed
-            ids = [m.decode().split("|", 1)[1] for m in members]  # type: ignore[union-attr]
-            docs = self.redis.hmget(self.keys.events(tenant), ids)
-            keys = [self.keys.events(tenant), self.keys.time_index(tenant)]
-            args: list[Any] = []
-            for member, event_id, raw in zip(members, ids, docs, strict=True):  # type: ignore[arg-type]
-                index = index_of(orjson.loads(raw)) if raw else []
-                keys += [self.keys.field_index(tenant, f, v) for f, v in index]
-                args += (event_id, member, len(index))
-            removed += int(self._purge(keys=keys, args=args))  # type: ignore[arg-type]
+            docs = self.redis.hmget(
+                self.keys.events(tenant), [m.decode().split("|", 1)[1] for m in members]
+            )
+            call = self.purge_call(tenant, members, docs)
+            removed += int(self._purge(keys=call.keys, args=call.args))  # type: ignore[arg-type]
+
+    def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
+        """The purge-script call removing these index members and their events."""
+        call = ScriptCall([self.keys.events(tenant), self.keys.time_index(tenant)], [])
+        for member, raw in zip(members, docs, strict=True):
+            index = index_of(orjson.loads(raw)) if raw else ()
+            call.keys.extend(self.keys.field_index(tenant, f, v) for f, v in index)
+            call.args.extend((member.decode().split("|", 1)[1], member, len(index)))
+        return call

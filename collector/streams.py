@@ -224,6 +224,21 @@ class IngestStreams:
                 )
         return trimmed
 
+    def forget_idle_consumers(self, idle_ms: int) -> list[str]:
+        """Delete consumers idle at least ``idle_ms`` with nothing pending; returns their names."""
+        forgotten = []
+        for stream in self.streams:
+            try:
+                consumers = self.redis.xinfo_consumers(stream, GROUP)
+            except redis.ResponseError:
+                continue
+            for consumer in consumers:  # type: ignore[union-attr]
+                if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms:
+                    name = _text(consumer["name"])
+                    self.redis.xgroup_delconsumer(stream, GROUP, name)
+                    forgotten.append(name)
+        return forgotten
+
     def dead_count(self) -> int:
         return int(self.redis.xlen(self.keys.dead))  # type: ignore[arg-type]
 

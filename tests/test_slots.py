@@ -50,3 +50,14 @@ def test_partitioned_streams_are_hash_tagged_apart():
     streams = keys.ingest_streams()
     assert streams == [f"audit:ingest:{{{k}}}" for k in range(4)]
     assert Keys().ingest_streams() == ["audit:ingest"]
+
+
+def test_purge_script_calls_stay_in_one_slot(fake_redis):
+    store = Store(fake_redis, Keys())
+    prepared = [
+        prepare(event(id=f"p{i}", tenant="acme", target={"id": "t"}), now_utc()) for i in range(3)
+    ]
+    docs = [e.body + b',"seq":1}' for e in prepared]
+    call = store.purge_call("acme", [e.member.encode() for e in prepared], [*docs[:2], None])
+    assert len(call.keys) == 2 + 5 + 5  # the missing event has no index keys left to name
+    assert len(_slots(call.keys)) == 1

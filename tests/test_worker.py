@@ -132,3 +132,15 @@ def test_retention_purges_old_events_and_their_index_entries(redis_client):
     assert list(svc.query.iterate(Filters(target_id="x"))) == []
     # a second worker in the same minute does not purge again (the lock)
     assert svc.maintenance.purge_expired() == 0
+
+
+def test_idle_consumers_without_pending_entries_are_forgotten(service, drain):
+    Producer(redis=service.redis, settings=service.settings).xadd(event())
+    drain(name="old-worker")
+    service.streams.read("busy-worker", 10, 0)  # nothing left to read, but it exists now
+    Producer(redis=service.redis, settings=service.settings).xadd(event())
+    service.streams.read("busy-worker", 10, 0)  # holds one pending entry
+    forgotten = service.streams.forget_idle_consumers(0)
+    assert forgotten == ["old-worker"]
+    names = [c["name"] for c in service.redis.xinfo_consumers(service.streams.streams[0], GROUP)]
+    assert names == [b"busy-worker"]
