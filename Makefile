@@ -18,8 +18,8 @@ test: $(BIN)/.installed lint
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check collector api worker cli tests benchmarks
-	$(BIN)/ruff format --check collector api worker cli tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/worker_throughput.py
