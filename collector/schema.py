@@ -84,7 +84,7 @@ class Choice(fields.String):
         self.metadata.setdefault("enum", list(choices))
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        if value not in self.choices or not isinstance(value, str):
+        if not isinstance(value, str) or value not in self.choices:
             raise ValidationError(f"Must be one of: {', '.join(sorted(self.choices))}.")
         return value
 
@@ -93,6 +93,8 @@ class IPAddress(fields.String):
     """An IPv4 or IPv6 address, kept as sent."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):  # ip_address() would take an integer
+            raise ValidationError("Not a valid IPv4 or IPv6 address.")
         try:
             ipaddress.ip_address(value)
         except ValueError:
@@ -145,14 +147,15 @@ class Data(fields.Dict):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise ValidationError("Must be a JSON object.")
+        # depth first: orjson refuses very deep values with a message about something else
+        if _depth(value, 1) > DATA_MAX_DEPTH:
+            raise ValidationError(f"Must be at most {DATA_MAX_DEPTH} levels deep.")
         try:
             size = len(orjson.dumps(value))
         except TypeError:
             raise ValidationError("Must contain JSON values only (string keys).") from None
         if size > DATA_MAX_BYTES:
             raise ValidationError(f"Must be at most {DATA_MAX_BYTES} bytes serialized, got {size}.")
-        if _depth(value, 1) > DATA_MAX_DEPTH:
-            raise ValidationError(f"Must be at most {DATA_MAX_DEPTH} levels deep.")
         return value
 
 
@@ -204,8 +207,8 @@ class EventSchema(Schema):
     actor = fields.Nested(ActorSchema, required=True)
     target = fields.Nested(TargetSchema)
     outcome = Choice(OUTCOMES, load_default="success")
-    request_id = Text(max_len=128)
-    trace_id = Text(max_len=128)
+    request_id = Text(min_len=0, max_len=128)
+    trace_id = Text(min_len=0, max_len=128)
     data = Data(load_default=dict)
     received_at = Timestamp(dump_only=True)
     schema_version = fields.Integer(dump_only=True, metadata={"example": SCHEMA_VERSION})

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 # RFC 3339 date-time, offset required. Python's fromisoformat alone also takes
 # week dates, naive times and other ISO 8601 forms that RFC 3339 does not.
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
 _EPOCH0 = datetime(1, 1, 1, tzinfo=UTC)
 SORT_KEY_DIGITS = 18
 
@@ -30,14 +32,15 @@ def parse_rfc3339(value: str) -> datetime:
             text = text[: dot + 7] + text[end:]
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # overflow: an offset pushes it past year 1 or 9999
         raise ValueError("Not a valid date-time.") from None
-    return parsed.astimezone(UTC)
 
 
 def format_utc(moment: datetime) -> str:
     """The one output form: UTC, microseconds, ``Z`` (e.g. ``2026-01-31T12:00:00.000000Z``)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, unlike strftime("%Y"), pads years below 1000 to four digits
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def now_utc() -> datetime:
