@@ -5,12 +5,15 @@ Production: ``gunicorn "api:create_app()"`` with ``REDIS_URL`` set.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis as redis_lib
 from flask import Flask
 
 from api import errors, events, health, seed
 from collector.connection import connect
 from collector.ingest import max_body_bytes
+from collector.schema import IPAddress
 from collector.service import AuditService
 from collector.settings import Settings
 
@@ -42,7 +45,63 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     app.extensions["audit"] = AuditService(client, settings)
     api = errors.ProblemApi(app)
     errors.register(app)
+    api.ma_plugin.converter.add_attribute_function(_ip_address)
     api.register_blueprint(events.blp)
     api.register_blueprint(seed.blp)
     api.register_blueprint(health.blp)
+    _document_docs(app, api)
     return app
+
+
+def _ip_address(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """OpenAPI for ``IPAddress`` fields: an IPv4 or an IPv6 address."""
+    if isinstance(field, IPAddress):
+        return {"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+    return {}
+
+
+def _document_docs(app: Flask, api: errors.ProblemApi) -> None:
+    """The document and the docs page are routes too; list them (no key needed)."""
+    rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
+    api.spec.path(
+        rule=rules["/openapi.json"],
+        operations={
+            "get": {
+                "tags": ["docs"],
+                "summary": "This OpenAPI 3 document",
+                "responses": {
+                    "200": {
+                        "description": "The document",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object"},
+                                "example": {"openapi": "3.0.3", "info": {"title": "audit-trail"}},
+                            }
+                        },
+                    },
+                    "default": {"$ref": "#/components/responses/DEFAULT_ERROR"},
+                },
+            }
+        },
+    )
+    api.spec.path(
+        rule=rules["/docs"],
+        operations={
+            "get": {
+                "tags": ["docs"],
+                "summary": "Interactive docs (Swagger UI)",
+                "responses": {
+                    "200": {
+                        "description": "An HTML page",
+                        "content": {
+                            "text/html": {
+                                "schema": {"type": "string"},
+                                "example": "<!DOCTYPE html>...",
+                            }
+                        },
+                    },
+                    "default": {"$ref": "#/components/responses/DEFAULT_ERROR"},
+                },
+            }
+        },
+    )

@@ -6,13 +6,17 @@ query-validation errors and anything unexpected (a 500 with no stack trace).
 
 from __future__ import annotations
 
+import http
 from typing import Any
 
 import orjson
+import redis
 from flask import Flask, Response
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
+from api.schemas import ProblemSchema
 from collector.errors import AuditError, Unauthorized, Unavailable
 
 PROBLEM = "application/problem+json"
@@ -63,13 +67,41 @@ def from_http_exception(exc: HTTPException) -> Response:
     return problem(status, exc.name, detail, errors, headers)
 
 
+def from_redis_error(exc: redis.RedisError) -> Response:
+    """Redis unreachable (or failing) on any route: 503, retry later."""
+    return problem(
+        503,
+        "Service Unavailable",
+        f"Redis is unavailable: {type(exc).__name__}.",
+        headers={"Retry-After": "1"},
+    )
+
+
 class ProblemApi(Api):
-    """flask-smorest's Api, answering errors with problem+json (Flask logs the 500s)."""
+    """flask-smorest's Api, answering errors with problem+json (Flask logs the 500s).
+
+    The document's default error response is problem+json too, so that the 404, 405
+    and 500 every operation may answer match what the app sends.
+    """
+
+    ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         return from_http_exception(error)
 
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "An error, as problem details", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
 
 def register(app: Flask) -> None:
-    """Errors raised by the core map by their class."""
+    """Errors raised by the core map by their class; a Redis failure anywhere is a 503."""
     app.register_error_handler(AuditError, from_audit_error)
+    app.register_error_handler(redis.RedisError, from_redis_error)

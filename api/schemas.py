@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import EXCLUDE, Schema, fields
 
-from collector.schema import StoredEventSchema
+from collector.schema import NAME_PATTERN, StoredEventSchema
 
 
 class AcceptedSchema(Schema):
@@ -62,7 +62,13 @@ class SeedEventSchema(Schema):
 class SeedPostSchema(Schema):
     """The seed's POST /event body (unknown fields are ignored, as in the seed)."""
 
-    event_type = fields.String(required=True, metadata={"example": "user.login"})
+    class Meta:
+        unknown = EXCLUDE
+
+    event_type = fields.String(
+        required=True,
+        metadata={"example": "user.login", "pattern": f"^{NAME_PATTERN.pattern}$"},
+    )
     user_id = fields.String(allow_none=True, metadata={"example": "42"})
     request_method = fields.String(allow_none=True, metadata={"example": "POST"})
     status = fields.Integer(allow_none=True, metadata={"example": 200})

@@ -8,7 +8,13 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from api.auth import authenticate, current_key, service
-from api.schemas import SeedCreatedSchema, SeedErrorSchema, SeedEventSchema, SeedPostSchema
+from api.schemas import (
+    ProblemSchema,
+    SeedCreatedSchema,
+    SeedErrorSchema,
+    SeedEventSchema,
+    SeedPostSchema,
+)
 from collector import seed
 from collector.events import normalized_input
 from collector.query import Filters
@@ -21,10 +27,31 @@ CLIENT_HEADER = {
     "in": "header",
     "name": "X-Client-ID",
     "required": True,
-    "schema": {"type": "string"},
+    "description": "The calling client; required, but it does not scope reads.",
+    "schema": {"type": "string", "minLength": 1, "pattern": r"^\S(.*\S)?$"},
     "example": "billing",
 }
+# On POST it becomes the event's service, so it takes the service rule (1-128 characters).
+POSTING_CLIENT_HEADER = {**CLIENT_HEADER, "schema": {**CLIENT_HEADER["schema"], "maxLength": 128}}
+SECURED = [{"bearer": []}, {}]  # optional: AUDIT_AUTH may be off
 _ERROR = {"content": {"application/json": {"schema": SeedErrorSchema}}}
+EXAMPLE_VIEW = {
+    "event_id": "0193c7c4-6f4e-7b1a-9a51-2f1f8f0e9d3b",
+    "event_type": "user.login",
+    "created_at": "2026-11-28T09:15:00.000000Z",
+    "client_id": "billing",
+    "user_id": "42",
+    "request_method": "POST",
+    "status": 200,
+    "entity_json": {"ip": "203.0.113.7"},
+}
+_AUTH_ERRORS = {
+    str(code): {
+        "description": description,
+        "content": {"application/problem+json": {"schema": ProblemSchema}},
+    }
+    for code, description in [(401, "No or unknown API key"), (403, "Key lacks the scope")]
+}
 
 
 def _json(body: object, status: int = 200) -> Response:
@@ -38,7 +65,8 @@ def _error(error: str, status: int = 400) -> Response:
 @blp.route("/event", methods=["POST"])
 @blp.doc(
     summary="Record an event (seed format)",
-    parameters=[CLIENT_HEADER],
+    security=SECURED,
+    parameters=[POSTING_CLIENT_HEADER],
     requestBody={
         "required": True,
         "content": {
@@ -54,7 +82,10 @@ def _error(error: str, status: int = 400) -> Response:
             }
         },
     },
-    responses={"400": {"description": "Missing client id, bad JSON or event_type", **_ERROR}},
+    responses={
+        "400": {"description": "Missing client id, bad JSON or event_type", **_ERROR},
+        **_AUTH_ERRORS,
+    },
 )
 @blp.alt_response(
     201,
@@ -88,10 +119,12 @@ def post_event() -> Response:
 @blp.route("/event/<event_id>", methods=["GET"])
 @blp.doc(
     summary="Read one event (seed format)",
+    security=SECURED,
     parameters=[CLIENT_HEADER],
     responses={
         "400": {"description": "No X-Client-ID", **_ERROR},
         "404": {"description": "Event not found", **_ERROR},
+        **_AUTH_ERRORS,
     },
 )
 @blp.alt_response(
@@ -99,16 +132,7 @@ def post_event() -> Response:
     schema=SeedEventSchema,
     success=True,
     description="The event",
-    example={
-        "event_id": "0193c7c4-6f4e-7b1a-9a51-2f1f8f0e9d3b",
-        "event_type": "user.login",
-        "created_at": "2026-11-28T09:15:00.000000Z",
-        "client_id": "billing",
-        "user_id": "42",
-        "request_method": "POST",
-        "status": 200,
-        "entity_json": {"ip": "203.0.113.7"},
-    },
+    example=EXAMPLE_VIEW,
 )
 def get_event(event_id: str) -> Response:
     if not request.headers.get("X-Client-ID"):
@@ -125,14 +149,16 @@ def get_event(event_id: str) -> Response:
 @blp.route("/events", methods=["GET"])
 @blp.doc(
     summary="List events, newest first (seed format, at most 1000)",
+    security=SECURED,
     parameters=[CLIENT_HEADER],
-    responses={"400": {"description": "No X-Client-ID", **_ERROR}},
+    responses={"400": {"description": "No X-Client-ID", **_ERROR}, **_AUTH_ERRORS},
 )
 @blp.alt_response(
     200,
     schema=SeedEventSchema(many=True),
     success=True,
     description="Newest first by occurred_at; /v1/events pages past 1000",
+    example=[EXAMPLE_VIEW],
 )
 def list_events() -> Response:
     if not request.headers.get("X-Client-ID"):

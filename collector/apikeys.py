@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -76,9 +77,15 @@ def parse_list(raw: str, what: str, allowed: tuple[str, ...] | None = None) -> t
 class ApiKeys:
     """Manage and check API keys."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        keys: Keys,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.redis = redis_client
         self.keys = keys
+        self.clock = clock  # seconds; tests replace it to expire the cache without sleeping
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
@@ -127,19 +134,26 @@ class ApiKeys:
         pipe.delete(self.keys.api_key_digest(record["digest"]))
         pipe.hdel(self.keys.api_keys, name)
         pipe.execute()
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop this process's cached lookups (other processes expire theirs in CACHE_TTL_S)."""
+        with self._lock:
+            self._cache.clear()
 
     def authenticate(self, header: str | None) -> ApiKey:
         """The key named by an ``Authorization: Bearer`` header; raises Unauthorized."""
-        if not header or not header.startswith("Bearer "):
+        scheme, _, secret = (header or "").strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
             raise Unauthorized("An API key is required: send 'Authorization: Bearer <key>'.")
-        secret = header[len("Bearer ") :].strip()
         key = self._lookup(digest(secret))
         if key is None:
             raise Unauthorized("Unknown or revoked API key.")
         return key
 
     def _lookup(self, key_digest: str) -> ApiKey | None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._cache.get(key_digest)
         if hit is not None and now - hit[0] < CACHE_TTL_S:

@@ -13,16 +13,32 @@
 
 ``datacontenttype`` must be JSON when present; ``dataschema`` and ``tracestate`` are
 accepted and not stored. Any other attribute is rejected like an unknown field.
+:class:`CloudEventSchema` is the single source for this check and for the OpenAPI
+document.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
-from marshmallow import ValidationError
+from marshmallow import RAISE, Schema, ValidationError, fields, validates
+
+from collector.schema import (
+    EVENT_ID_RULE,
+    NAME_PATTERN,
+    TENANT_PATTERN,
+    TENANT_RULE,
+    Data,
+    Pattern,
+    Text,
+    Timestamp,
+)
 
 SPECVERSION = "1.0"
+CE_PREFIX = "ce-"
 _MAPPED = {
     "id": "id",
     "type": "type",
@@ -32,8 +48,6 @@ _MAPPED = {
     "tenant": "tenant",
     "data": "data",
 }
-_ACCEPTED_UNSTORED = {"specversion", "datacontenttype", "dataschema", "tracestate"}
-_KNOWN = set(_MAPPED) | _ACCEPTED_UNSTORED | {"subject", "authid", "authtype"}
 # v1 field -> the CloudEvents attribute to name in an error.
 _ERROR_NAMES = {v: k for k, v in _MAPPED.items()} | {"target": "subject", "actor": "authid"}
 
@@ -43,24 +57,52 @@ def _is_json_type(value: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
+class CloudEventSchema(Schema):
+    """A CloudEvent 1.0 in structured mode, with the attributes audit-trail takes."""
+
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    specversion = Pattern(
+        re.compile(re.escape(SPECVERSION)),
+        repr(SPECVERSION),
+        required=True,
+        metadata={"enum": [SPECVERSION]},
+    )
+    id = Pattern(NAME_PATTERN, EVENT_ID_RULE, required=True, metadata={"example": "ce-1"})
+    source = Text(max_len=128, required=True, metadata={"example": "billing"})
+    type = Pattern(NAME_PATTERN, EVENT_ID_RULE, required=True, metadata={"example": "invoice.paid"})
+    time = Timestamp(metadata={"example": "2026-11-28T09:15:00Z"})
+    subject = Text(metadata={"description": "The target's id.", "example": "invoice-42"})
+    authid = Text(required=True, metadata={"description": "The actor's id.", "example": "alice"})
+    authtype = Text(max_len=128, metadata={"description": "The actor's type.", "example": "user"})
+    traceparent = Text(max_len=128, metadata={"description": "Stored as trace_id."})
+    tracestate = fields.String(metadata={"description": "Accepted, not stored."})
+    tenant = Pattern(TENANT_PATTERN, TENANT_RULE, metadata={"example": "acme"})
+    datacontenttype = fields.String(
+        metadata={"enum": ["application/json"], "description": "A JSON media type when present."}
+    )
+    dataschema = fields.String(metadata={"description": "Accepted, not stored."})
+    data = Data(metadata={"example": {"amount": 1200}})
+
+    @validates("datacontenttype")
+    def _json_data(self, value: str, **_: Any) -> None:
+        if not _is_json_type(value):
+            raise ValidationError("Must be a JSON media type (data must be a JSON object).")
+
+
+CLOUDEVENT_SCHEMA = CloudEventSchema()
+
+
 def to_event(ce: Any) -> dict[str, Any]:
-    """Map one structured-mode CloudEvent to a v1 event. Raises ValidationError."""
+    """Map one structured-mode CloudEvent to a v1 event. Raises ValidationError.
+
+    Errors are keyed by the CloudEvents attribute; an unknown attribute is an error.
+    """
     if not isinstance(ce, dict):
         raise ValidationError({"_schema": ["A CloudEvent must be a JSON object."]})
-    errors: dict[str, list[str]] = {}
-    for name in ce:
-        if name not in _KNOWN:
-            errors[name] = ["Unknown field."]
-    if ce.get("specversion") != SPECVERSION:
-        errors["specversion"] = [f"Must be {SPECVERSION!r}."]
-    for required in ("id", "source", "type", "authid"):
-        if required not in ce:
-            errors[required] = ["Missing data for required field."]
-    content_type = ce.get("datacontenttype")
-    if content_type is not None and not (
-        isinstance(content_type, str) and _is_json_type(content_type)
-    ):
-        errors["datacontenttype"] = ["Must be a JSON media type (data must be a JSON object)."]
+    errors = CLOUDEVENT_SCHEMA.validate(ce)
     if errors:
         raise ValidationError(errors)
     event: dict[str, Any] = {v1: ce[name] for name, v1 in _MAPPED.items() if name in ce}
@@ -79,12 +121,21 @@ def rename_errors(messages: Any) -> Any:
     return {_ERROR_NAMES.get(k, k): v for k, v in messages.items()}
 
 
-def from_binary(headers: Mapping[str, str], data: Any) -> dict[str, Any]:
-    """Rebuild a structured CloudEvent from binary mode: ``ce-*`` headers and the body."""
+def is_binary(headers: Mapping[str, str]) -> bool:
+    """Whether a request is a binary-mode CloudEvent (it has a ``ce-specversion`` header)."""
+    return any(name.lower() == CE_PREFIX + "specversion" for name in headers.keys())  # noqa: SIM118 (werkzeug Headers iterate as pairs)
+
+
+def from_binary(headers: Mapping[str, str], data: Any, has_data: bool = True) -> dict[str, Any]:
+    """Rebuild a structured CloudEvent from binary mode: ``ce-*`` headers and the body.
+
+    Header values are percent-decoded, as the HTTP binding requires.
+    """
     ce: dict[str, Any] = {}
     for name, value in headers.items():
         lowered = name.lower()
-        if lowered.startswith("ce-"):
-            ce[lowered[3:]] = value
-    ce["data"] = data
+        if lowered.startswith(CE_PREFIX):
+            ce[lowered[len(CE_PREFIX) :]] = unquote(value)
+    if has_data:
+        ce["data"] = data
     return ce

@@ -63,7 +63,7 @@ class ListQuerySchema(Schema):
         metadata={"minimum": 1, "maximum": MAX_LIMIT},
     )
     order = Choice(("desc", "asc"), load_default="desc")
-    cursor = mf.String(metadata={"description": "Opaque, from next_cursor."})
+    cursor = Text(metadata={"description": "Opaque, from next_cursor."})
 
 
 def _fail(message: str) -> bool:

@@ -2,9 +2,12 @@
 
 In: ``event_type`` is ``type``, ``X-Client-ID`` is ``service``, ``user_id`` is the actor
 (a ``service`` actor named by the client id when absent), ``status`` sets ``outcome``
-(below 400 success, 400 and up failure, anything else unknown), an object
-``entity_json`` is ``data``. The seed's own values are kept verbatim in the stored
-event's ``seed`` object, so an event posted the old way reads back exactly.
+(below 400 success, 400 and up failure), an object ``entity_json`` is ``data``.
+The body's fields must have the seed's documented types (``user_id`` and
+``request_method`` strings, ``status`` an integer, ``entity_json`` an object, any of
+them null), else ``400 {"error": "Invalid JSON provided.", "message": ...}``. The
+seed's own values are kept verbatim in the stored event's ``seed`` object, so an
+event posted the old way reads back exactly (absent fields read back null).
 
 Out: ``event_id`` is ``id``, ``created_at`` is ``occurred_at``, ``client_id`` is
 ``service``, ``entity_json`` is ``data``; ``user_id``, ``request_method`` and ``status``
@@ -32,10 +35,26 @@ class SeedError(Exception):
             self.body["message"] = message
 
 
-def _outcome(status: Any) -> str:
-    if isinstance(status, bool) or not isinstance(status, int | float):
-        return "unknown" if status is not None else "success"
-    return "success" if status < 400 else "failure"
+def _outcome(status: int | None) -> str:
+    return "success" if status is None or status < 400 else "failure"
+
+
+# The seed's documented body types; null is always allowed.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "user_id": (str,),
+    "request_method": (str,),
+    "status": (int,),
+    "entity_json": (dict,),
+}
+_TYPE_NAMES = {"user_id": "a string", "request_method": "a string", "status": "an integer"}
+
+
+def _check_types(payload: dict[str, Any]) -> None:
+    for name, types in _TYPES.items():
+        value = payload.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            kind = _TYPE_NAMES.get(name, "a JSON object")
+            raise SeedError("Invalid JSON provided.", f"{name} must be {kind} or null.")
 
 
 def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -53,6 +72,7 @@ def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], di
         raise SeedError("event_type is required")
     if not is_valid_event_id(event_type):
         raise SeedError("Invalid event_type")
+    _check_types(payload)
     user_id = payload.get("user_id")
     entity = payload.get("entity_json")
     seed = {
