@@ -144,3 +144,39 @@ def test_idle_consumers_without_pending_entries_are_forgotten(service, drain):
     assert forgotten == ["old-worker"]
     names = [c["name"] for c in service.redis.xinfo_consumers(service.streams.streams[0], GROUP)]
     assert names == [b"busy-worker"]
+
+
+def test_a_failing_store_keeps_entries_pending_then_dead_letters_them(service):
+    """Never acked without being stored, and never retried forever."""
+    Producer(redis=service.redis, settings=service.settings).xadd(event(id="unlucky"))
+    worker = StreamWorker(service.redis, service.settings, name="w")
+    worker.store._store = service.redis.register_script("return redis.error_reply('boom')")
+    worker.run_burst()
+    assert service.streams.backlog() == 1  # not acked: it was not stored
+    for _ in range(service.settings.max_deliveries):
+        worker.claim_idle(0)
+    assert service.streams.backlog() == 0
+    [(_, fields)] = service.redis.xrange(service.keys.dead)
+    assert fields[b"reason"] == b"delivery limit"
+    assert service.store.get("default", "unlucky") is None
+
+
+def test_an_unexpected_error_does_not_end_the_worker(redis_client, settings, monkeypatch):
+    svc = AuditService(redis_client, settings)
+    worker = StreamWorker(redis_client, settings, name="sturdy", block_ms=50)
+    calls = {"n": 0}
+    original = worker.handle
+
+    def flaky(entries):
+        if entries and calls["n"] == 0:
+            calls["n"] += 1
+            raise RuntimeError("a bug")
+        return original(entries)
+
+    monkeypatch.setattr(worker, "handle", flaky)
+    thread = _start(worker)
+    Producer(redis=redis_client, settings=settings).xadd(event(id="survivor"))
+    wait_for(lambda: svc.store.get("default", "survivor"))
+    worker.stop()
+    thread.join(timeout=10)
+    assert calls["n"] == 1

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import redis
 
@@ -85,18 +85,25 @@ class StreamWorker:
                 self.step()
                 backoff.reset()
             except REDIS_DOWN as exc:
-                self._ready = False
-                delay = backoff.next()
-                log.warning(
-                    "worker %s: Redis unavailable (%s); retrying in %.1fs", self.name, exc, delay
-                )
-                self._stopping.wait(delay)
+                self._pause(backoff, f"Redis unavailable ({exc})")
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.warning("worker %s: consumer group missing; recreating it", self.name)
-                self._ready = False
+                if "NOGROUP" in str(exc):
+                    log.warning("worker %s: consumer group missing; recreating it", self.name)
+                    self._ready = False
+                else:  # OOM, BUSY, a script error: keep the entries pending, retry later
+                    self._pause(backoff, f"Redis error ({exc})")
+            except Exception:
+                # A bug must not silently end consumption (in `run` the worker is a thread):
+                # log it, leave the batch pending (delivery limit applies), carry on.
+                log.exception("worker %s: unexpected error", self.name)
+                self._pause(backoff, "unexpected error")
         log.info("worker %s stopped: %s", self.name, self.stats)
+
+    def _pause(self, backoff: Backoff, why: str) -> None:
+        self._ready = False
+        delay = backoff.next()
+        log.warning("worker %s: %s; retrying in %.1fs", self.name, why, delay)
+        self._stopping.wait(delay)
 
     def run_burst(self, claim_idle_ms: int | None = None) -> dict[str, int]:
         """Process until nothing is new or claimable, then return the counters."""
@@ -108,7 +115,7 @@ class StreamWorker:
             if not entries and not handled:
                 return dict(self.stats)
 
-    def step(self, on_batch: Callable[[int], None] | None = None) -> None:
+    def step(self) -> None:
         """One round: set up if needed, heartbeat, reclaim when due, read and handle a batch."""
         if not self._ready:
             self._setup()
@@ -120,8 +127,6 @@ class StreamWorker:
         self._rotation += 1
         entries = self.streams.read(self.name, self.batch_size, self.block_ms, self._rotation)
         self.handle(entries)
-        if on_batch:
-            on_batch(len(entries))
 
     def _setup(self) -> None:
         """Create the group if missing, then finish this consumer's own pending entries."""
