@@ -1,0 +1,81 @@
+"""Gunicorn settings for ``gunicorn --config gunicorn.conf.py "api:create_app()"``.
+
+Every choice can be overridden from the environment (and, as always with gunicorn, by
+command-line flags or ``GUNICORN_CMD_ARGS``):
+
+=========================  ==========  ====================================================
+variable                   default     meaning
+=========================  ==========  ====================================================
+``PORT``                   ``8000``    port to listen on, on all interfaces (0.0.0.0)
+``WEB_CONCURRENCY``        see below   worker processes
+``GUNICORN_THREADS``       see below   threads per worker (``gthread`` worker class)
+``GUNICORN_WORKER_CLASS``  see below   ``gthread`` or ``sync``
+``GUNICORN_TIMEOUT``       ``30``      seconds a silent worker lives before it is restarted
+``GUNICORN_ACCESS_LOG``    unset       ``-`` for stdout, or a file; unset: no access log
+``GUNICORN_LOG_LEVEL``     ``info``    error log level (the error log goes to stderr)
+=========================  ==========  ====================================================
+
+Workers and threads were chosen by measurement (benchmarks/http_ingest.py); the figures
+are in the comment above ``worker_class``.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"gunicorn.conf.py: {name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SystemExit(f"gunicorn.conf.py: {name} must be at least {minimum}, got {value}")
+    return value
+
+
+bind = [f"0.0.0.0:{_int('PORT', 8000, minimum=0)}"]
+
+# Measured with benchmarks/http_ingest.py on a 2-core machine (wrk on the same host, 32
+# connections, one ~500-byte event per POST /v1/events, 6 runs of 6 s per config, medians;
+# the machine was shared, so single runs varied by +-30%):
+#
+#   config             app req/s (median, best)   p99 ms   bare Flask+XADD baseline
+#   sync    2 x 1      2250, 2470                 24-34    2290-3440
+#   sync    4 x 1      2195 (3 runs)              25
+#   gthread 1 x 8      1290 (3 runs)              42       one process: one core (GIL)
+#   gthread 2 x 4      2285, 3220                 30-45    2500-5100
+#   gthread 2 x 8      1890, 2590                 39-48
+#   gthread 4 x 2      2285, 2450                 61-72
+#   gthread 4 x 4      2140 (3 runs)              41
+#
+# The app is CPU-bound Python (JSON, validation), so throughput needs one process per core
+# (1 process: -44%) and gains nothing past it. Among the 2-process configs, gthread 2 x 4
+# tied for the best median, had the best single run and a lower p99 than 4 x 2; it also
+# keeps connections alive and, unlike sync workers, one slow request (an unreachable Redis:
+# up to the 2 s connect timeout) does not stall a whole process.
+# For other machines: workers = cores, 4 threads each.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gthread"
+workers = _int("WEB_CONCURRENCY", 2)
+threads = _int("GUNICORN_THREADS", 4)
+
+# A request does at most a few Redis round trips whose sockets time out after 10 s
+# (collector.connection); 30 s of silence means a stuck worker.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+# SIGTERM (docker stop, a deploy) lets in-flight requests finish for this long.
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 25)
+# Idle keep-alive connections (gthread) are closed after this many seconds.
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+
+# Access log off by default: every ingest request would be a log line. Errors go to stderr.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info"
+
+# The worker heartbeat file lives in memory: a container's overlay filesystem can stall it.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# No preload: every worker builds its own app and Redis client after the fork.
+preload_app = False
