@@ -10,6 +10,7 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,23 +18,12 @@ from typing import Any
 import orjson
 from marshmallow import ValidationError
 
-from collector.schema import EVENT_SCHEMA, SCHEMA_VERSION
+from collector.schema import EVENT_SCHEMA, SCHEMA_VERSION, JsonObject
 from collector.timefmt import format_utc, sort_key
 
-_OUTPUT_ORDER = (
-    "id",
-    "tenant",
-    "type",
-    "service",
-    "occurred_at",
-    "received_at",
-    "actor",
-    "target",
-    "outcome",
-    "request_id",
-    "trace_id",
-    "data",
-)
+# The stored field order: id, _HEAD, occurred_at, received_at, _TAIL, schema_version.
+_HEAD = ("tenant", "type", "service")
+_TAIL = ("actor", "target", "outcome", "request_id", "trace_id", "data")
 
 
 def uuid7(ms: int | None = None, seed: bytes | None = None) -> str:
@@ -78,15 +68,15 @@ def stored_document(
 ) -> tuple[dict[str, Any], datetime]:
     """The stored shape (without ``seq``) of a loaded event, and its ``occurred_at``."""
     occurred: datetime = loaded.get("occurred_at") or received_at
-    doc: dict[str, Any] = {}
-    for name in _OUTPUT_ORDER:
-        if name == "id":
-            doc["id"] = loaded.get("id") or default_id or uuid7()
-        elif name == "occurred_at":
-            doc["occurred_at"] = format_utc(occurred)
-        elif name == "received_at":
-            doc["received_at"] = format_utc(received_at)
-        elif name in loaded:
+    received = format_utc(received_at)
+    doc: dict[str, Any] = {"id": loaded.get("id") or default_id or uuid7()}
+    for name in _HEAD:
+        if name in loaded:
+            doc[name] = loaded[name]
+    doc["occurred_at"] = received if occurred is received_at else format_utc(occurred)
+    doc["received_at"] = received
+    for name in _TAIL:
+        if name in loaded:
             doc[name] = loaded[name]
     doc["schema_version"] = SCHEMA_VERSION
     if extra:
@@ -97,24 +87,31 @@ def stored_document(
 def prepare(
     raw: Any,
     received_at: datetime,
-    default_id: str | None = None,
+    default_id: str | Callable[[], str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> PreparedEvent:
     """Validate ``raw`` and build what the store needs. Raises ValidationError.
 
-    ``default_id`` is the id used when the event has none; paths that may deliver the
-    same input twice (stream, RQ) derive it from the delivery so that a redelivery is
-    stored once. ``extra`` adds trusted, server-side fields (the seed's own fields).
+    ``default_id`` is the id used when the event has none (or a function making it,
+    called only then); paths that may deliver the same input twice (stream, RQ) derive
+    it from the delivery so that a redelivery is stored once. ``extra`` adds trusted,
+    server-side fields (the seed's own fields).
     """
     loaded = validate(raw)
+    if callable(default_id):
+        default_id = None if loaded.get("id") else default_id()
     doc, occurred = stored_document(loaded, received_at, default_id, extra)
     event_id: str = doc["id"]
+    index = index_of(doc)
+    data = doc.get("data")
+    if type(data) is JsonObject:  # already serialized by the schema: do not dump it again
+        doc["data"] = orjson.Fragment(data.json)
     return PreparedEvent(
         tenant=doc["tenant"],
         id=event_id,
         member=f"{sort_key(occurred)}|{event_id}",
         body=orjson.dumps(doc)[:-1],
-        index=index_of(doc),
+        index=index,
     )
 
 

@@ -62,8 +62,10 @@ def from_entry(
             extra = {"seed": orjson.loads(seed)}
         except orjson.JSONDecodeError:
             return dead("seed is not valid JSON")
-    ms = int(entry.id.split("-", 1)[0])
-    default_id = uuid7(ms, f"{entry.stream}/{entry.id}".encode())
+
+    def default_id() -> str:  # only for events that come without an id
+        return uuid7(int(entry.id.split("-", 1)[0]), f"{entry.stream}/{entry.id}".encode())
+
     try:
         return prepare(data, received, default_id, extra)
     except ValidationError as exc:

@@ -66,19 +66,34 @@ class Store:
         the order the tenant's events were given.
         """
         calls = self.store_calls(events)
+        sha = self._store.sha
         for call in calls.values():
-            self._store(keys=call.keys, args=call.args, client=pipe)
+            # EVALSHA directly: a registered Script on a pipeline costs a SCRIPT EXISTS
+            # round trip per execute. Callers load the script first (load_scripts) and
+            # reload on NOSCRIPT (a restarted or flushed Redis).
+            pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
         if calls:
             pipe.sadd(self.keys.tenants, *calls)
         return list(calls)
+
+    def load_scripts(self) -> None:
+        """Load the store script into Redis (once per connection setup; idempotent)."""
+        self.redis.script_load(self._store.script)
 
     def store(self, events: Sequence[PreparedEvent]) -> list[int]:
         """Store events now; returns each event's seq, or 0 where its id was already stored."""
         if not events:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        tenants = self.queue_store(pipe, events)
-        results = pipe.execute()[: len(tenants)]
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            tenants = self.queue_store(pipe, events)
+            try:
+                results = pipe.execute()[: len(tenants)]
+                break
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self.load_scripts()
         by_tenant = {t: iter(r) for t, r in zip(tenants, results, strict=True)}
         return [int(next(by_tenant[e.tenant])) for e in events]
 

@@ -40,7 +40,9 @@ def parse_rfc3339(value: str) -> datetime:
 def format_utc(moment: datetime) -> str:
     """The one output form: UTC, microseconds, ``Z`` (e.g. ``2026-01-31T12:00:00.000000Z``)."""
     # isoformat, unlike strftime("%Y"), pads years below 1000 to four digits
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def now_utc() -> datetime:

@@ -13,6 +13,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import redis
 
@@ -66,6 +68,10 @@ class StreamWorker:
         self._ready = False
         self._next_claim = 0.0
         self._rotation = 0
+        # Storing batch N (a Redis round trip, GIL released while waiting) overlaps the
+        # validation of batch N+1 (Python) on this one writer thread.
+        self._writer: ThreadPoolExecutor | None = None  # made on first use, closed on exit
+        self._inflight: Future[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -82,7 +88,7 @@ class StreamWorker:
         log.info("worker %s consuming %s", self.name, ", ".join(self.streams.streams))
         while not self.stopping:
             try:
-                self.step()
+                self.step(overlap=True)
                 backoff.reset()
             except REDIS_DOWN as exc:
                 self._pause(backoff, f"Redis unavailable ({exc})")
@@ -97,7 +103,18 @@ class StreamWorker:
                 # log it, leave the batch pending (delivery limit applies), carry on.
                 log.exception("worker %s: unexpected error", self.name)
                 self._pause(backoff, "unexpected error")
+        try:
+            self.flush()
+        except (*REDIS_DOWN, redis.ResponseError) as exc:
+            log.warning("worker %s: last batch not settled (%s); it stays pending", self.name, exc)
+        self.close()
         log.info("worker %s stopped: %s", self.name, self.stats)
+
+    def close(self) -> None:
+        """Stop the writer thread (after :meth:`flush`); the worker can still be used after."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def _pause(self, backoff: Backoff, why: str) -> None:
         self._ready = False
@@ -109,28 +126,36 @@ class StreamWorker:
         """Process until nothing is new or claimable, then return the counters."""
         self._setup()
         while True:
-            handled = self.claim_idle(claim_idle_ms)
             entries = self.streams.read(self.name, self.batch_size, block_ms=0)
-            self.handle(entries)
-            if not entries and not handled:
+            if entries:
+                self.handle(entries, overlap=True)
+                continue
+            self.flush()  # nothing new: settle the batch in flight, then look for idle ones
+            if not self.claim_idle(claim_idle_ms):
+                self.close()
                 return dict(self.stats)
 
-    def step(self) -> None:
+    def step(self, overlap: bool = False) -> None:
         """One round: set up if needed, heartbeat, reclaim when due, read and handle a batch."""
         if not self._ready:
             self._setup()
         self.maintenance.heartbeat(self.name)
         if time.monotonic() >= self._next_claim:
+            self.flush()  # never claim this worker's own batch in flight
             self._next_claim = time.monotonic() + min(self.settings.claim_idle_ms / 2000, 5.0)
             self.claim_idle()
             self.maintenance.run_due()
         self._rotation += 1
         entries = self.streams.read(self.name, self.batch_size, self.block_ms, self._rotation)
-        self.handle(entries)
+        self.handle(entries, overlap)
 
     def _setup(self) -> None:
         """Create the group if missing, then finish this consumer's own pending entries."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:  # let it finish or fail, so its entries are not taken twice
+            futures.wait([inflight])
         self.streams.ensure_groups()
+        self.store.load_scripts()
         self.maintenance.heartbeat(self.name)
         while True:
             mine = self.streams.claim(self.name, 0, self.batch_size, owner=self.name)
@@ -147,8 +172,20 @@ class StreamWorker:
         self.handle(entries)
         return len(entries)
 
-    def handle(self, entries: Sequence[Entry]) -> None:
-        """Validate, store, dead-letter and ack one batch."""
+    def flush(self) -> None:
+        """Wait for the batch in flight to be stored and acked; raises what it raised."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
+
+    def handle(self, entries: Sequence[Entry], overlap: bool = False) -> None:
+        """Validate one batch; store, dead-letter and ack it.
+
+        With ``overlap`` (the consuming loops) the storing runs on the writer thread while
+        the caller reads and validates the next batch: this returns once the previous
+        batch is settled and this one is handed over (:meth:`flush` waits for it).
+        Without, the batch is settled when this returns.
+        """
         if not entries:
             return
         now = now_utc()
@@ -161,6 +198,18 @@ class StreamWorker:
                 dead.append((entry, outcome))
             else:
                 events.append((entry, outcome))
+        self.flush()
+        if overlap:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"store-{self.name}")
+            self._inflight = self._writer.submit(self._settle, events, dead)
+        else:
+            self._settle(events, dead)
+
+    def _settle(
+        self, events: list[tuple[Entry, PreparedEvent]], dead: list[tuple[Entry, DeadLetter]]
+    ) -> None:
+        """Store and dead-letter, then ack what that settled (on the writer thread)."""
         settled = self._commit(events, dead)
         if settled:
             pipe = self.redis.pipeline(transaction=False)
@@ -176,7 +225,13 @@ class StreamWorker:
         tenants = self.store.queue_store(pipe, [e for _, e in events])
         self.streams.queue_dead_letters(pipe, [d for _, d in dead])
         results = pipe.execute(raise_on_error=False)
-        store_results = dict(zip(tenants, results[: len(tenants)], strict=True))
+        stored = results[: len(tenants)]
+        if any(isinstance(r, redis.exceptions.NoScriptError) for r in stored):
+            self.store.load_scripts()  # Redis lost its scripts (SCRIPT FLUSH): store again
+            pipe = self.redis.pipeline(transaction=False)
+            self.store.queue_store(pipe, [e for _, e in events])
+            stored = pipe.execute(raise_on_error=False)[: len(tenants)]
+        store_results = dict(zip(tenants, stored, strict=True))
         dead_results = results[len(results) - len(dead) :] if dead else []
         settled: list[Entry] = []
         failed_tenants = set()
