@@ -9,6 +9,7 @@ from typing import Any
 
 import redis as redis_lib
 from flask import Flask
+from swagger_ui_bundle import swagger_ui_path
 
 from api import errors, events, health, seed
 from collector.connection import connect
@@ -17,14 +18,16 @@ from collector.schema import IPAddress
 from collector.service import AuditService
 from collector.settings import Settings
 
-SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+# Swagger UI's files ship in a wheel and are served as the app's static files, so /docs
+# works without reaching a CDN (air-gapped deployments, locked-down browsers).
+SWAGGER_UI_URL = "/docs/assets/"
 
 
 def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None = None) -> Flask:
     """Build the app over ``redis`` (a client from ``REDIS_URL`` when not given)."""
     settings = settings or Settings.from_env()
     client = redis if redis is not None else connect(settings.redis_url)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=str(swagger_ui_path), static_url_path="/docs/assets")
     app.config.update(
         MAX_CONTENT_LENGTH=max_body_bytes(settings),
         API_TITLE="audit-trail",

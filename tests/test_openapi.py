@@ -89,6 +89,18 @@ def test_docs_serve_html(client):
     assert "openapi.json" in response.get_data(as_text=True)
 
 
+def test_docs_need_no_network_every_asset_is_served_locally(client):
+    import re
+
+    page = client.get("/docs").get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+    for asset in assets:
+        with client.get(asset) as response:
+            assert response.status_code == 200, asset
+            assert len(response.data) > 1000
+
+
 # -- fuzzing ------------------------------------------------------------------------------
 def _fuzz_app():
     """An app over fakeredis with a few stored events (v1 and seed), so reads return data."""
