@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import Schema, fields
 
-from collector.schema import NAME_PATTERN, StoredEventSchema
+from collector.schema import StoredEventSchema
 
 
 class AcceptedSchema(Schema):
@@ -57,22 +57,6 @@ class SeedEventSchema(Schema):
     request_method = fields.String(allow_none=True)
     status = fields.Raw(allow_none=True)
     entity_json = fields.Raw(allow_none=True)
-
-
-class SeedPostSchema(Schema):
-    """The seed's POST /event body (unknown fields are ignored, as in the seed)."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    event_type = fields.String(
-        required=True,
-        metadata={"example": "user.login", "pattern": f"^{NAME_PATTERN.pattern}$"},
-    )
-    user_id = fields.String(allow_none=True, metadata={"example": "42"})
-    request_method = fields.String(allow_none=True, metadata={"example": "POST"})
-    status = fields.Integer(allow_none=True, metadata={"example": 200})
-    entity_json = fields.Dict(allow_none=True, metadata={"example": {"invoice": 7}})
 
 
 class SeedCreatedSchema(Schema):

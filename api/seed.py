@@ -13,10 +13,11 @@ from api.schemas import (
     SeedCreatedSchema,
     SeedErrorSchema,
     SeedEventSchema,
-    SeedPostSchema,
 )
 from collector import seed
+from collector.errors import PayloadTooLarge
 from collector.events import normalized_input
+from collector.ingest import check_stored_size
 from collector.query import Filters
 from collector.timefmt import now_utc
 
@@ -71,7 +72,7 @@ def _error(error: str, status: int = 400) -> Response:
         "required": True,
         "content": {
             "application/json": {
-                "schema": SeedPostSchema,
+                "schema": seed.SeedPostSchema,
                 "example": {
                     "event_type": "user.login",
                     "user_id": "42",
@@ -112,6 +113,10 @@ def post_event() -> Response:
             {"error": "Invalid event", "message": orjson.dumps(exc.messages).decode()}, 400
         )
     key.require("ingest", normalized["tenant"])
+    try:
+        check_stored_size([normalized, fields], service().settings)
+    except PayloadTooLarge as exc:
+        return _json({"error": "Event too large", "message": exc.detail}, 413)
     [event_id] = service().submit([normalized], received_at, seed=fields)
     return _json({"message": "Audit Log Event added successfully.", "event_id": event_id}, 201)
 

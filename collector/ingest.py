@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from marshmallow import ValidationError
 
-from collector import cloudevents
+from collector import cloudevents, jsoncodec
 from collector.errors import BadRequest, InvalidEvent, PayloadTooLarge, UnsupportedMediaType
 from collector.events import normalized_input
 from collector.settings import Settings
@@ -81,9 +81,26 @@ def _too_large(body: bytes, payload: Any, settings: Settings) -> None:
 def _parse(body: bytes) -> tuple[Any, str | None]:
     """The JSON payload, or None and the parser's message."""
     try:
-        return orjson.loads(body), None
-    except orjson.JSONDecodeError as exc:
-        return None, str(exc).splitlines()[0]
+        return jsoncodec.loads(body), None
+    except jsoncodec.JSONError as exc:
+        return None, str(exc)
+
+
+def check_stored_size(events: list[dict[str, Any]], settings: Settings) -> None:
+    """413 unless each event, as it goes on the stream (id, tenant, time filled in), fits.
+
+    The worker applies the same limit to the entry, so an accepted event is never
+    dead-lettered for its size.
+    """
+    limit = settings.max_event_bytes
+    for index, event in enumerate(events):
+        size = len(orjson.dumps(event))
+        if size > limit:
+            which = f"Event {index}" if len(events) > 1 else "The event"
+            raise PayloadTooLarge(
+                f"{which} is {size} bytes with its id, tenant and occurred_at filled in, "
+                f"over the limit of {limit} (AUDIT_MAX_EVENT_BYTES)."
+            )
 
 
 def decode(
@@ -100,6 +117,8 @@ def decode(
     checks of a batch still come before the content type (the contract's order).
     """
     _body_too_large(body, settings)
+    if body.lstrip()[:1] == b"{":
+        _too_large(body, None, settings)  # one event: refused before it is parsed
     payload, parse_error = _parse(body)
     _too_large(body, payload, settings)
 
@@ -129,7 +148,9 @@ def decode(
             "A batch must hold at least one event.", errors={"_schema": ["Empty batch."]}
         )
     as_cloudevents = media in (CE_STRUCTURED, CE_BATCH) or binary_ce
-    return Submission(_validate(items, batch, as_cloudevents, received_at, default_tenant), batch)
+    events = _validate(items, batch, as_cloudevents, received_at, default_tenant)
+    check_stored_size(events, settings)
+    return Submission(events, batch)
 
 
 def _validate(

@@ -13,13 +13,11 @@ from typing import Any
 import orjson
 from marshmallow import ValidationError
 
+from collector import jsoncodec
 from collector.events import PreparedEvent, prepare, uuid7
+from collector.schema import SEED_FIELDS_SCHEMA
 from collector.streams import DeadLetter, Entry
 from collector.timefmt import parse_rfc3339
-
-
-def _first_line(text: str) -> str:
-    return text.splitlines()[0] if text else text
 
 
 def from_entry(
@@ -45,9 +43,9 @@ def from_entry(
     if len(raw) > max_event_bytes:
         return dead(f"event is {len(raw)} bytes, over the limit of {max_event_bytes}")
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return dead(f"not valid JSON: {_first_line(str(exc))}")
+        data = jsoncodec.loads(raw)
+    except jsoncodec.JSONError as exc:
+        return dead(f"not valid JSON: {exc}")
     received = now
     stamp = entry.fields.get(b"received_at")
     if stamp:
@@ -57,11 +55,13 @@ def from_entry(
             return dead("received_at is not an RFC 3339 date-time")
     extra = None
     seed = entry.fields.get(b"seed")
-    if seed:
+    if seed:  # the seed route's own fields, set by the API: checked like everything else
         try:
-            extra = {"seed": orjson.loads(seed)}
-        except orjson.JSONDecodeError:
+            extra = {"seed": SEED_FIELDS_SCHEMA.load(jsoncodec.loads(seed))}
+        except jsoncodec.JSONError:
             return dead("seed is not valid JSON")
+        except ValidationError as exc:
+            return dead("invalid seed fields", {"seed": exc.messages})
 
     def default_id() -> str:  # only for events that come without an id
         return uuid7(int(entry.id.split("-", 1)[0]), f"{entry.stream}/{entry.id}".encode())

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing
+from marshmallow import RAISE, Schema, ValidationError, fields, missing
 
 from collector.timefmt import format_utc, parse_rfc3339
 
@@ -311,14 +311,15 @@ class EventSchema(LeanSchema):
 
 
 class SeedFieldsSchema(Schema):
-    """The proof of concept's own fields, kept on events posted through its routes."""
+    """The proof of concept's own fields, kept verbatim on events posted through its route."""
 
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
-    user_id = fields.String(allow_none=True)
-    request_method = fields.String(allow_none=True)
-    status = fields.Integer(allow_none=True)
+    user_id = Text(min_len=0, max_len=1024, allow_none=True)
+    request_method = Text(min_len=0, max_len=64, allow_none=True)
+    status = fields.Integer(strict=True, allow_none=True)
+    entity_json = fields.Dict(allow_none=True, validate=lambda v: v is None)
 
 
 class StoredEventSchema(EventSchema):
@@ -333,3 +334,4 @@ class StoredEventSchema(EventSchema):
 
 # Built once: constructing a marshmallow schema costs far more than loading with it.
 EVENT_SCHEMA = EventSchema()
+SEED_FIELDS_SCHEMA = SeedFieldsSchema()

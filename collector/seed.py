@@ -19,8 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from collector.schema import is_valid_event_id
+from collector.schema import NAME_PATTERN, Text, is_valid_event_id
 
 MAX_LIST = 1000
 
@@ -39,22 +40,38 @@ def _outcome(status: int | None) -> str:
     return "success" if status is None or status < 400 else "failure"
 
 
-# The seed's documented body types; null is always allowed.
-_TYPES: dict[str, tuple[type, ...]] = {
-    "user_id": (str,),
-    "request_method": (str,),
-    "status": (int,),
-    "entity_json": (dict,),
-}
-_TYPE_NAMES = {"user_id": "a string", "request_method": "a string", "status": "an integer"}
+class SeedPostSchema(Schema):
+    """The seed's ``POST /event`` body: validates it and documents it (unknown fields ignored).
+
+    Lengths match :class:`collector.schema.SeedFieldsSchema`, which the worker applies
+    to the stored ``seed`` object, so nothing accepted here is refused there.
+    """
+
+    class Meta:
+        unknown = EXCLUDE
+
+    event_type = fields.String(
+        required=True,
+        metadata={"example": "user.login", "pattern": f"^{NAME_PATTERN.pattern}$"},
+    )
+    user_id = Text(min_len=0, max_len=1024, allow_none=True, metadata={"example": "42"})
+    request_method = Text(min_len=0, max_len=64, allow_none=True, metadata={"example": "POST"})
+    status = fields.Integer(strict=True, allow_none=True, metadata={"example": 200})
+    entity_json = fields.Dict(allow_none=True, metadata={"example": {"invoice": 7}})
+
+
+SEED_POST_SCHEMA = SeedPostSchema()
 
 
 def _check_types(payload: dict[str, Any]) -> None:
-    for name, types in _TYPES.items():
-        value = payload.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-            kind = _TYPE_NAMES.get(name, "a JSON object")
-            raise SeedError("Invalid JSON provided.", f"{name} must be {kind} or null.")
+    """The seed's documented types (any field may be null), else ``Invalid JSON provided.``."""
+    if isinstance(payload.get("status"), bool):  # JSON true is no status code
+        raise SeedError("Invalid JSON provided.", "status: Not a valid integer.")
+    try:
+        SEED_POST_SCHEMA.load(payload)
+    except ValidationError as exc:
+        name, messages = next(iter(exc.messages.items()))  # type: ignore[union-attr]
+        raise SeedError("Invalid JSON provided.", f"{name}: {' '.join(messages)}") from None
 
 
 def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -99,7 +116,9 @@ def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], di
 
 def to_view(doc: dict[str, Any]) -> dict[str, Any]:
     """A stored event in the seed's response shape."""
-    seed = doc.get("seed") or {}
+    seed = doc.get("seed")
+    if not isinstance(seed, dict):
+        seed = {}
     return {
         "event_id": doc["id"],
         "event_type": doc["type"],

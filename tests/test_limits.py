@@ -1,0 +1,120 @@
+"""What is accepted is stored: size limits, exact integers and trusted fields agree
+between the API and the worker."""
+
+from __future__ import annotations
+
+import orjson
+from helpers import event
+
+from collector.settings import Settings
+
+LIMIT = 2048
+
+
+def _settings() -> Settings:
+    return Settings(auth=False, max_event_bytes=LIMIT)
+
+
+def _sized(size: int, **fields) -> dict:
+    """An event whose JSON (as the producer sends it) is exactly ``size`` bytes."""
+    body = event(data={"pad": ""}, **fields)
+    base = len(orjson.dumps(body))
+    body["data"]["pad"] = "x" * (size - base)
+    assert len(orjson.dumps(body)) == size
+    return body
+
+
+def test_accepted_event_at_the_limit_is_stored_not_dead_lettered(redis_client):
+    from api import create_app
+    from worker import StreamWorker
+
+    settings = _settings()
+    client = create_app(settings, redis_client).test_client()
+    # id, tenant and occurred_at given: nothing is filled in, the entry is the body
+    body = _sized(LIMIT, id="at-limit", tenant="acme", occurred_at="2026-11-28T09:15:00Z")
+    response = client.post("/v1/events", data=orjson.dumps(body), content_type="application/json")
+    assert response.status_code == 202
+    stats = StreamWorker(redis_client, settings, name="w").run_burst()
+    assert stats["dead"] == 0 and stats["stored"] == 1
+    over = _sized(LIMIT + 1, id="over", tenant="acme", occurred_at="2026-11-28T09:15:00Z")
+    response = client.post("/v1/events", data=orjson.dumps(over), content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_body_under_the_limit_but_over_it_once_filled_in_is_413(redis_client):
+    from api import create_app
+
+    client = create_app(_settings(), redis_client).test_client()
+    response = client.post(
+        "/v1/events", data=orjson.dumps(_sized(LIMIT - 10)), content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert response.mimetype == "application/problem+json"
+    assert redis_client.xlen("audit:ingest") == 0
+
+
+def test_a_single_oversized_object_is_refused_before_parsing(client, settings):
+    body = b"{" + b" " * settings.max_event_bytes + b"not json"
+    response = client.post("/v1/events", data=body, content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_integers_beyond_64_bits_are_refused_not_rounded(client, service, drain):
+    body = orjson.dumps(event(id="big")).replace(b'"actor"', b'"data":{"n":1},"actor"')
+    body = body.replace(b'{"n":1}', b'{"n":123456789012345678901234567890}')
+    response = client.post("/v1/events", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert "64 bits" in response.json["detail"]
+    fine = body.replace(b"123456789012345678901234567890", b"18446744073709551615")
+    assert client.post("/v1/events", data=fine, content_type="application/json").status_code == 202
+    drain()
+    assert service.store.get("default", "big")["data"] == {"n": 18446744073709551615}
+
+
+def test_stream_entry_with_a_huge_integer_is_dead_lettered(service, drain):
+    raw = orjson.dumps(event(id="s")).replace(
+        b'"actor"', b'"data":{"n":99999999999999999999999},"actor"'
+    )
+    service.redis.xadd(service.streams.streams[0], {"event": raw})
+    assert drain()["dead"] == 1
+    [(_, fields)] = service.redis.xrange(service.keys.dead)
+    assert b"64 bits" in fields[b"reason"]
+
+
+def test_stream_seed_fields_are_checked_and_reads_stay_up(service, drain, client):
+    stream = service.streams.streams[0]
+    service.redis.xadd(stream, {"event": orjson.dumps(event(id="s1")), "seed": "[1,2]"})
+    service.redis.xadd(
+        stream,
+        {"event": orjson.dumps(event(id="s2")), "seed": '{"user_id":{"deep":1},"status":"x"}'},
+    )
+    service.redis.xadd(
+        stream, {"event": orjson.dumps(event(id="s3")), "seed": '{"user_id":"7","status":201}'}
+    )
+    stats = drain()
+    assert stats["dead"] == 2 and stats["stored"] == 1
+    reasons = [f[b"reason"] for _, f in service.redis.xrange(service.keys.dead)]
+    assert reasons == [b"invalid seed fields", b"invalid seed fields"]
+    listed = client.get("/events", headers={"X-Client-ID": "c"})
+    assert listed.status_code == 200
+    assert [e["user_id"] for e in listed.json] == ["7"]
+
+
+def test_seed_post_over_the_limit_is_413_not_a_lost_201(redis_client):
+    from api import create_app
+
+    client = create_app(_settings(), redis_client).test_client()
+    response = client.post(
+        "/event",
+        headers={"X-Client-ID": "legacy"},
+        json={"event_type": "user.login", "entity_json": {"p": "x" * LIMIT}},
+    )
+    assert response.status_code == 413
+    assert response.json["error"] == "Event too large"
+    response = client.post(
+        "/event",
+        headers={"X-Client-ID": "legacy"},
+        json={"event_type": "user.login", "user_id": "u" * 1025},
+    )
+    assert response.status_code == 400
+    assert response.json["error"] == "Invalid JSON provided."
