@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 from flask import Response, request
 from flask_smorest import Blueprint
 
 from api.auth import authenticate, current_key, service, tenant_for
+from api.responses import SECURED, json_response
 from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema, ProblemSchema
 from collector import ingest
 from collector.cloudevents import CloudEventSchema
@@ -62,14 +62,6 @@ _PROBLEMS = {
         (503, "Redis unreachable or backlog over its limit"),
     ]
 }
-
-
-SECURED = [{"bearer": []}, {}]  # optional: AUDIT_AUTH may be off
-
-
-def _json(body: bytes | dict, status: int = 200) -> Response:
-    payload = body if isinstance(body, bytes) else orjson.dumps(body)
-    return Response(payload, status=status, mimetype="application/json")
 
 
 def _problems(*codes: int) -> dict:
@@ -131,8 +123,8 @@ def post_events() -> Response:
         key.require("ingest", event["tenant"])
     ids = svc.submit(submission.events, received_at)
     if submission.batch:
-        return _json({"accepted": len(ids), "ids": ids}, 202)
-    return _json({"id": ids[0], "status": "accepted"}, 202)
+        return json_response({"accepted": len(ids), "ids": ids}, 202)
+    return json_response({"id": ids[0], "status": "accepted"}, 202)
 
 
 @blp.route("/v1/events/<event_id>", methods=["GET"])
@@ -166,7 +158,7 @@ def get_event(event_id: str) -> Response:
     raw = service().store.get_raw(tenant, event_id) if key.allows_tenant(tenant) else None
     if raw is None:
         raise NotFound(f"No event {event_id!r} in tenant {tenant!r}.")
-    return _json(raw)
+    return json_response(raw)
 
 
 @blp.route("/v1/events", methods=["GET"])
@@ -191,4 +183,4 @@ def list_events() -> Response:
     filters, limit, cursor = parse_list_args(request.args, key.default_tenant)
     tenant_for(filters.tenant, "read")
     page = service().query.page(filters, limit, cursor)
-    return _json(page.to_json())
+    return json_response(page.to_json())

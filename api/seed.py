@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from api.auth import authenticate, current_key, service
+from api.responses import SECURED, json_response
 from api.schemas import (
     ProblemSchema,
     SeedCreatedSchema,
@@ -34,7 +35,6 @@ CLIENT_HEADER = {
 }
 # On POST it becomes the event's service, so it takes the service rule (1-128 characters).
 POSTING_CLIENT_HEADER = {**CLIENT_HEADER, "schema": {**CLIENT_HEADER["schema"], "maxLength": 128}}
-SECURED = [{"bearer": []}, {}]  # optional: AUDIT_AUTH may be off
 _ERROR = {"content": {"application/json": {"schema": SeedErrorSchema}}}
 EXAMPLE_VIEW = {
     "event_id": "0193c7c4-6f4e-7b1a-9a51-2f1f8f0e9d3b",
@@ -55,12 +55,8 @@ _AUTH_ERRORS = {
 }
 
 
-def _json(body: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, mimetype="application/json")
-
-
 def _error(error: str, status: int = 400) -> Response:
-    return _json({"error": error}, status)
+    return json_response({"error": error}, status)
 
 
 @blp.route("/event", methods=["POST"])
@@ -104,21 +100,23 @@ def post_event() -> Response:
     try:
         event, fields = seed.from_request(request.headers.get("X-Client-ID"), request.get_data())
     except seed.SeedError as exc:
-        return _json(exc.body, 400)
+        return json_response(exc.body, 400)
     received_at = now_utc()
     try:
         normalized = normalized_input(event, received_at, key.default_tenant)
     except ValidationError as exc:
-        return _json(
+        return json_response(
             {"error": "Invalid event", "message": orjson.dumps(exc.messages).decode()}, 400
         )
     key.require("ingest", normalized["tenant"])
     try:
         check_stored_size([normalized, fields], service().settings)
     except PayloadTooLarge as exc:
-        return _json({"error": "Event too large", "message": exc.detail}, 413)
+        return json_response({"error": "Event too large", "message": exc.detail}, 413)
     [event_id] = service().submit([normalized], received_at, seed=fields)
-    return _json({"message": "Audit Log Event added successfully.", "event_id": event_id}, 201)
+    return json_response(
+        {"message": "Audit Log Event added successfully.", "event_id": event_id}, 201
+    )
 
 
 @blp.route("/event/<event_id>", methods=["GET"])
@@ -148,7 +146,7 @@ def get_event(event_id: str) -> Response:
     doc = service().store.get(tenant, event_id) if key.allows_tenant(tenant) else None
     if doc is None:
         return _error("Event not found", 404)
-    return _json(seed.to_view(doc))
+    return json_response(seed.to_view(doc))
 
 
 @blp.route("/events", methods=["GET"])
@@ -172,4 +170,4 @@ def list_events() -> Response:
     tenant = key.default_tenant
     key.require("read", tenant)
     page = service().query.page(Filters(tenant=tenant), seed.MAX_LIST)
-    return _json([seed.to_view(orjson.loads(raw)) for raw in page.items])
+    return json_response([seed.to_view(orjson.loads(raw)) for raw in page.items])

@@ -37,6 +37,15 @@ class ApiKey:
     tenants: tuple[str, ...]  # ("*",) for every tenant
     created_at: str = ""
 
+    @classmethod
+    def from_record(cls, name: bytes | str, raw: bytes | str) -> ApiKey:
+        """A key from its stored JSON record."""
+        record = orjson.loads(raw)
+        text = name.decode() if isinstance(name, bytes) else name
+        return cls(
+            text, tuple(record["scopes"]), tuple(record["tenants"]), record.get("created_at", "")
+        )
+
     def allows_tenant(self, tenant: str) -> bool:
         return "*" in self.tenants or tenant in self.tenants
 
@@ -112,18 +121,8 @@ class ApiKeys:
         return secret
 
     def list(self) -> list[ApiKey]:
-        out = []
-        for name, raw in sorted(self.redis.hgetall(self.keys.api_keys).items()):  # type: ignore[union-attr]
-            record = orjson.loads(raw)
-            out.append(
-                ApiKey(
-                    name.decode(),
-                    tuple(record["scopes"]),
-                    tuple(record["tenants"]),
-                    record.get("created_at", ""),
-                )
-            )
-        return out
+        stored = self.redis.hgetall(self.keys.api_keys)
+        return [ApiKey.from_record(n, raw) for n, raw in sorted(stored.items())]  # type: ignore[union-attr]
 
     def revoke(self, name: str) -> None:
         raw = self.redis.hget(self.keys.api_keys, name)
@@ -162,15 +161,9 @@ class ApiKeys:
         key = None
         if name is not None:
             raw = self.redis.hget(self.keys.api_keys, name)  # type: ignore[arg-type]
-            if raw is not None:
-                record = orjson.loads(raw)  # type: ignore[arg-type]
-                if record["digest"] == key_digest:
-                    key = ApiKey(
-                        name.decode(),
-                        tuple(record["scopes"]),  # type: ignore[union-attr]
-                        tuple(record["tenants"]),
-                        record.get("created_at", ""),
-                    )
+            # the digest must still match: the name may have been revoked and reused
+            if raw is not None and orjson.loads(raw)["digest"] == key_digest:  # type: ignore[arg-type]
+                key = ApiKey.from_record(name, raw)  # type: ignore[arg-type]
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
