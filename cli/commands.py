@@ -13,7 +13,7 @@ import orjson
 
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
-from collector.connection import connect
+from collector.connection import connect, redacted
 from collector.errors import BadRequest, ConfigError
 from collector.query import parse_list_args
 from collector.service import AuditService
@@ -158,7 +158,7 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     svc = _service(settings)
-    print(f"redis: {settings.redis_url}")
+    print(f"redis: {redacted(settings.redis_url)}")
     for stream in svc.streams.streams:
         length = svc.redis.xlen(stream)
         try:

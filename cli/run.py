@@ -16,7 +16,8 @@ from types import FrameType
 from werkzeug.serving import make_server
 
 from api import create_app
-from collector.connection import connect, embedded
+from collector.connection import connect, embedded, redacted
+from collector.errors import ConfigError
 from collector.settings import Settings
 from worker import StreamWorker
 
@@ -27,12 +28,15 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     """Run until a signal; returns the exit code."""
     if settings.redis_url:
         client = connect(settings.redis_url)
-        store_text = f"Redis at {settings.redis_url}"
+        store_text = f"Redis at {redacted(settings.redis_url)}"
     else:
+        if settings.auth:
+            # keys are created with `audit-trail keys`, which needs REDIS_URL: every
+            # request would be a 401
+            raise ConfigError("AUDIT_AUTH=on needs REDIS_URL: the embedded store holds no keys")
         client = embedded()
         store_text = "the embedded in-memory store (nothing is kept; set REDIS_URL for Redis)"
-        if settings.auth is None:
-            settings = settings.with_(auth=False)
+        settings = settings.with_(auth=False)
         host = host or "127.0.0.1"
     host = host or "0.0.0.0"
     port = settings.port if port is None else port

@@ -33,7 +33,7 @@ class Producer:
         timeout: float = 10.0,
     ) -> None:
         self.redis = redis
-        self.settings = settings or Settings()
+        self.settings = settings or Settings.from_env()
         self.url = url.rstrip("/") if url else None
         self.api_key = api_key
         self.timeout = timeout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import redis
 
 from collector.errors import ConfigError
@@ -24,6 +26,20 @@ def connect(url: str | None) -> redis.Redis:
         )
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL is not a Redis URL: {exc}") from None
+
+
+def redacted(url: str | None) -> str:
+    """``url`` fit to print: any password replaced by ``***``."""
+    if not url:
+        return "(unset)"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def embedded() -> redis.Redis:

@@ -111,7 +111,15 @@ class Filters:
 def parse_list_args(
     args: Mapping[str, Any], default_tenant: str = "default"
 ) -> tuple[Filters, int, str | None]:
-    """Validate raw query parameters: (filters, limit, cursor). Raises BadRequest."""
+    """Validate raw query parameters: (filters, limit, cursor). Raises BadRequest.
+
+    A parameter given twice is an error, not silently the first of the two.
+    """
+    getlist = getattr(args, "getlist", None)
+    if getlist is not None:
+        repeated = {k: ["Given more than once."] for k in args if len(getlist(k)) > 1}
+        if repeated:
+            raise BadRequest("Invalid query parameters.", errors=repeated)
     try:
         loaded = LIST_QUERY_SCHEMA.load(dict(args))
     except ValidationError as exc:

@@ -83,6 +83,10 @@ class AuditService:
             if seed is not None:
                 extra["seed"] = orjson.dumps(seed)
             self.streams.add(events, extra)
+            # count what this process added since the last look, so the limit holds
+            # between refreshes instead of letting a second's worth through
+            checked_at, value = self._backlog
+            self._backlog = (checked_at, value + len(events))
         except redis.RedisError as exc:
             self._groups_ready = False
             raise Unavailable(f"Redis is unavailable: {type(exc).__name__}.") from None

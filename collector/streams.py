@@ -78,16 +78,14 @@ class IngestStreams:
         self,
         events: Sequence[dict[str, Any]],
         extra: dict[str, str | bytes] | None = None,
-        atomic: bool = True,
     ) -> list[str]:
         """XADD each event (one round trip); returns the entry ids.
 
-        ``atomic`` wraps the batch in MULTI/EXEC when every event goes to one stream,
-        so a batch is all or nothing.
+        A batch bound for one stream is wrapped in MULTI/EXEC: all or nothing.
         """
         targets = [self.stream_for(str(e.get("tenant") or "default")) for e in events]
         one_slot = len(set(targets)) <= 1
-        pipe = self.redis.pipeline(transaction=atomic and one_slot)
+        pipe = self.redis.pipeline(transaction=one_slot)
         for event, stream in zip(events, targets, strict=True):
             fields_: dict[str, str | bytes] = {"event": orjson.dumps(event)}
             if extra:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 # RFC 3339 date-time, offset required. Python's fromisoformat alone also takes
 # week dates, naive times and other ISO 8601 forms that RFC 3339 does not.
@@ -54,7 +54,3 @@ def sort_key(moment: datetime) -> str:
     delta = moment - _EPOCH0
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     return str(micros).zfill(SORT_KEY_DIGITS)
-
-
-def from_sort_key(key: str) -> datetime:
-    return _EPOCH0 + timedelta(microseconds=int(key))

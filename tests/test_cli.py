@@ -148,3 +148,20 @@ def test_emit_events_status_and_keys_against_redis(redis_server, monkeypatch, ca
     assert "unknown scope" in capsys.readouterr().err
     assert main(["keys", "revoke", "ci"]) == 0
     assert main(["keys", "revoke", "ci"]) == 2
+
+
+def test_redis_password_is_never_printed():
+    from collector.connection import redacted
+
+    assert redacted("redis://default:s3cret@db:6379/0") == "redis://default:***@db:6379/0"
+    assert redacted("rediss://:s3cret@db/1") == "rediss://:***@db/1"
+    assert redacted("redis://db:6379/0") == "redis://db:6379/0"
+    assert redacted(None) == "(unset)"
+
+
+def test_run_refuses_auth_on_without_redis():
+    result = subprocess.run(
+        [BIN, "run"], env=_env(AUDIT_AUTH="on"), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "AUDIT_AUTH=on needs REDIS_URL" in result.stderr

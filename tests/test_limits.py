@@ -118,3 +118,27 @@ def test_seed_post_over_the_limit_is_413_not_a_lost_201(redis_client):
     )
     assert response.status_code == 400
     assert response.json["error"] == "Invalid JSON provided."
+
+
+def test_a_repeated_query_parameter_is_400_not_the_first_one(client):
+    response = client.get("/v1/events?tenant=acme&tenant=beta")
+    assert response.status_code == 400
+    assert response.json["errors"] == {"tenant": ["Given more than once."]}
+
+
+def test_backlog_limit_counts_what_this_process_added_since_it_looked(redis_client):
+    from api import create_app
+
+    client = create_app(Settings(auth=False, max_backlog=3), redis_client).test_client()
+    codes = [client.post("/v1/events", json=event()).status_code for _ in range(6)]
+    assert codes[:4] == [202, 202, 202, 202]  # 0, 1, 2, 3 waiting: not over 3 yet
+    assert codes[4:] == [503, 503]
+
+
+def test_producer_without_settings_reads_the_environment(fake_redis, monkeypatch):
+    from collector.client import Producer
+
+    monkeypatch.setenv("AUDIT_STREAM_PARTITIONS", "3")
+    [entry_id] = Producer(redis=fake_redis).xadd(event(tenant="acme"))
+    assert sum(fake_redis.xlen(f"audit:ingest:{{{k}}}") for k in range(3)) == 1
+    assert fake_redis.xlen("audit:ingest") == 0 and entry_id
