@@ -3,7 +3,8 @@
 Layout (prefix ``audit``):
 
 - ``audit:ingest`` or ``audit:ingest:{k}``: the ingest stream(s), consumer group ``audit-workers``
-- ``audit:dead``: the dead-letter stream
+- ``audit:dead``: the dead-letter stream; ``{audit:dead}:seen:<source>/<id>``: a day-long
+  marker per dead-lettered entry, so a redelivered entry is not dead-lettered twice
 - ``audit:t:{<tenant>}:*``: one tenant's store; the hash tag puts all of it in one
   cluster slot, so the store script (which assigns the dense ``seq``) is one atomic
   step on one node:
@@ -50,6 +51,11 @@ class Keys:
     def dead(self) -> str:
         """The dead-letter stream."""
         return f"{self.prefix}:dead"
+
+    def dead_marker(self, source: str, source_id: str) -> str:
+        """Marks a source entry as dead-lettered; tagged with the dead stream's own name,
+        so it hashes to the dead stream's slot and one script can touch both."""
+        return f"{{{self.dead}}}:seen:{source}/{source_id}"
 
     # -- one tenant's store (one hash slot) -------------------------------------------
     def tenant_tag(self, tenant: str) -> str:

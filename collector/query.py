@@ -33,7 +33,7 @@ from collector.schema import (
     Text,
     Timestamp,
 )
-from collector.store import load_script
+from collector.scripts import load_script
 from collector.timefmt import sort_key
 
 MAX_LIMIT = 1000

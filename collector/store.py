@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -18,12 +17,8 @@ import redis
 
 from collector.events import PreparedEvent, index_of
 from collector.keys import Keys
+from collector.scripts import load_script
 from collector.timefmt import sort_key
-
-
-def load_script(name: str) -> str:
-    """The text of one of the package's Lua scripts."""
-    return resources.files("collector").joinpath(name).read_text()
 
 
 @dataclass(frozen=True)

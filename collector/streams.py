@@ -16,7 +16,11 @@ import orjson
 import redis
 
 from collector.keys import GROUP, Keys
+from collector.scripts import load_script
 from collector.timefmt import format_utc, now_utc
+
+# How long a dead-lettered entry is remembered: far longer than any redelivery takes.
+DEAD_MARKER_TTL_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class IngestStreams:
         self.redis = redis_client
         self.keys = keys
         self.streams = keys.ingest_streams()
+        self._dead_letter = redis_client.register_script(load_script("deadletter.lua"))
 
     # -- producing --------------------------------------------------------------------
     def partition_for(self, tenant: str) -> int:
@@ -171,8 +176,13 @@ class IngestStreams:
             pipe.xack(stream, GROUP, *ids)
 
     def queue_dead_letters(self, pipe: Any, letters: Iterable[DeadLetter]) -> None:
+        """Add each letter once per source entry (a redelivery adds nothing)."""
         for letter in letters:
-            pipe.xadd(self.keys.dead, letter.fields())
+            keys = [self.keys.dead, self.keys.dead_marker(letter.source, letter.source_id)]
+            args: list[Any] = [DEAD_MARKER_TTL_S]
+            for name, value in letter.fields().items():
+                args += (name, value)
+            self._dead_letter(keys=keys, args=args, client=pipe)
 
     # -- inspection and housekeeping --------------------------------------------------
     def group_info(self, stream: str) -> dict[str, Any] | None:

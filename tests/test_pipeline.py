@@ -118,3 +118,20 @@ def test_partitions_spread_by_tenant_and_all_are_consumed(redis_client, partitio
     stats = StreamWorker(redis_client, settings, name="w").run_burst()
     assert stats["stored"] == 60
     assert sum(svc.store.count(f"t{i}") for i in range(20)) == 60
+
+
+def test_a_redelivered_poison_entry_is_dead_lettered_once(service, drain):
+    """The worker died after dead-lettering but before acking: no second dead letter."""
+    from collector.intake import from_entry
+    from collector.timefmt import now_utc
+
+    streams = service.streams
+    streams.ensure_groups()
+    service.redis.xadd(streams.streams[0], {"event": "{not json"})
+    [entry] = streams.read("doomed", 10, 0)
+    pipe = service.redis.pipeline(transaction=False)
+    streams.queue_dead_letters(pipe, [from_entry(entry, now_utc(), 5, 65536)])
+    pipe.execute()  # ... and the process dies here, before XACK
+    assert drain(claim_idle_ms=0)["dead"] == 1  # settled (acked) by the next worker
+    assert service.redis.xlen(service.keys.dead) == 1
+    assert service.streams.backlog() == 0

@@ -61,3 +61,9 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
     call = store.purge_call("acme", [e.member.encode() for e in prepared], [*docs[:2], None])
     assert len(call.keys) == 2 + 5 + 5  # the missing event has no index keys left to name
     assert len(_slots(call.keys)) == 1
+
+
+def test_dead_letter_marker_shares_the_dead_streams_slot():
+    keys = Keys()
+    marker = keys.dead_marker("audit:ingest:{3}", "1700000000000-0")
+    assert key_slot(marker.encode()) == key_slot(keys.dead.encode())
