@@ -23,7 +23,7 @@ def authenticate() -> None:
 
 
 def current_key() -> ApiKey:
-    return g.api_key  # type: ignore[no-any-return]
+    return g.api_key
 
 
 def tenant_for(requested: str | None, scope: str) -> str:

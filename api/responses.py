@@ -6,7 +6,7 @@ import orjson
 from flask import Response
 
 # OpenAPI security of the /v1 and seed routes: a bearer key, optional (AUDIT_AUTH may be off).
-SECURED = [{"bearer": []}, {}]
+SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 
 
 def json_response(body: object, status: int = 200) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from flask import Response, request
 from flask_smorest import Blueprint
@@ -25,7 +27,7 @@ from collector.timefmt import now_utc
 blp = Blueprint("seed", __name__, description="The seed's API (old format), kept for its clients.")
 blp.before_request(authenticate)
 
-CLIENT_HEADER = {
+CLIENT_HEADER: dict[str, Any] = {
     "in": "header",
     "name": "X-Client-ID",
     "required": True,

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis
@@ -109,7 +110,7 @@ class ApiKeys:
             if tenant != "*" and not is_valid_tenant(tenant):
                 raise ConfigError(f"invalid tenant {tenant!r}")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        record = {
+        record: dict[str, Any] = {
             "digest": digest(secret),
             "scopes": list(scopes),
             "tenants": list(tenants),
@@ -122,13 +123,13 @@ class ApiKeys:
 
     def list(self) -> list[ApiKey]:
         stored = self.redis.hgetall(self.keys.api_keys)
-        return [ApiKey.from_record(n, raw) for n, raw in sorted(stored.items())]  # type: ignore[union-attr]
+        return [ApiKey.from_record(n, raw) for n, raw in sorted(stored.items())]
 
     def revoke(self, name: str) -> None:
         raw = self.redis.hget(self.keys.api_keys, name)
         if raw is None:
             raise ConfigError(f"no key named {name!r}")
-        record = orjson.loads(raw)  # type: ignore[arg-type]
+        record = orjson.loads(raw)
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(self.keys.api_key_digest(record["digest"]))
         pipe.hdel(self.keys.api_keys, name)
@@ -160,10 +161,10 @@ class ApiKeys:
         name = self.redis.get(self.keys.api_key_digest(key_digest))
         key = None
         if name is not None:
-            raw = self.redis.hget(self.keys.api_keys, name)  # type: ignore[arg-type]
+            raw = self.redis.hget(self.keys.api_keys, name)
             # the digest must still match: the name may have been revoked and reused
-            if raw is not None and orjson.loads(raw)["digest"] == key_digest:  # type: ignore[arg-type]
-                key = ApiKey.from_record(name, raw)  # type: ignore[arg-type]
+            if raw is not None and orjson.loads(raw)["digest"] == key_digest:
+                key = ApiKey.from_record(name, raw)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -50,7 +50,7 @@ class Producer:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return orjson.loads(response.read())  # type: ignore[no-any-return]
+                return orjson.loads(response.read())
         except urllib.error.HTTPError as exc:
             body = exc.read()
             try:

@@ -20,8 +20,8 @@ document.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validates
@@ -36,6 +36,15 @@ from collector.schema import (
     Text,
     Timestamp,
 )
+
+
+class Headers(Protocol):
+    """What is read of request headers: a dict, or Werkzeug's Headers (which iterates pairs)."""
+
+    def keys(self) -> Iterable[str]: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
 
 SPECVERSION = "1.0"
 CE_PREFIX = "ce-"
@@ -121,12 +130,12 @@ def rename_errors(messages: Any) -> Any:
     return {_ERROR_NAMES.get(k, k): v for k, v in messages.items()}
 
 
-def is_binary(headers: Mapping[str, str]) -> bool:
+def is_binary(headers: Headers) -> bool:
     """Whether a request is a binary-mode CloudEvent (it has a ``ce-specversion`` header)."""
     return any(name.lower() == CE_PREFIX + "specversion" for name in headers.keys())  # noqa: SIM118 (werkzeug Headers iterate as pairs)
 
 
-def from_binary(headers: Mapping[str, str], data: Any, has_data: bool = True) -> dict[str, Any]:
+def from_binary(headers: Headers, data: Any, has_data: bool = True) -> dict[str, Any]:
     """Rebuild a structured CloudEvent from binary mode: ``ce-*`` headers and the body.
 
     Header values are percent-decoded, as the HTTP binding requires.

@@ -6,7 +6,6 @@ check is done before the next, cheaper first, so a huge body is refused unread.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,7 +105,7 @@ def check_stored_size(events: list[dict[str, Any]], settings: Settings) -> None:
 def decode(
     body: bytes,
     content_type: str | None,
-    headers: Mapping[str, str],
+    headers: cloudevents.Headers,
     settings: Settings,
     received_at: datetime,
     default_tenant: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from typing import cast
 
 import redis
 
@@ -55,7 +56,10 @@ class Maintenance:
         """(name, seconds since last heartbeat, alive) for every worker ever seen."""
         now = time.time()
         out = []
-        for name, score in self.redis.zrange(self.keys.workers, 0, -1, withscores=True):  # type: ignore[union-attr]
+        seen = cast(
+            list[tuple[bytes, float]], self.redis.zrange(self.keys.workers, 0, -1, withscores=True)
+        )
+        for name, score in seen:
             age = max(0.0, now - score / 1000)
             out.append((name.decode(), age, age < WORKER_ALIVE_S))
         return out

@@ -47,7 +47,7 @@ class Pattern(fields.String):
         super().__init__(**kwargs)
         self.pattern = pattern
         self.rule = rule
-        self.metadata.setdefault("pattern", f"^{pattern.pattern}$")
+        self.metadata = {"pattern": f"^{pattern.pattern}$", **self.metadata}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or self.pattern.fullmatch(value) is None:
@@ -62,9 +62,9 @@ class Text(fields.String):
         super().__init__(**kwargs)
         self.min_len, self.max_len = min_len, max_len
         if min_len:
-            self.metadata.setdefault("minLength", min_len)
+            self.metadata = {"minLength": min_len, **self.metadata}
         if max_len is not None:
-            self.metadata.setdefault("maxLength", max_len)
+            self.metadata = {"maxLength": max_len, **self.metadata}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
@@ -82,7 +82,7 @@ class Choice(fields.String):
     def __init__(self, choices: tuple[str, ...], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.choices = frozenset(choices)
-        self.metadata.setdefault("enum", list(choices))
+        self.metadata = {"enum": list(choices), **self.metadata}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or value not in self.choices:
@@ -113,9 +113,11 @@ class Timestamp(fields.String):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.metadata.setdefault("format", "date-time")
+        self.metadata = {"format": "date-time", **self.metadata}
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+    def _deserialize(  # type: ignore[override]  # a String on the wire, a datetime loaded
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> datetime:
         try:
             return parse_rfc3339(value)
         except ValueError as exc:
@@ -213,10 +215,11 @@ def _depth(value: Any, level: int) -> int:
     return deepest
 
 
-class JsonObject(dict):  # type: ignore[type-arg]
+class JsonObject(dict):
     """A loaded ``data`` object that keeps its JSON, so storing it does not dump it again."""
 
     __slots__ = ("json",)
+    json: bytes
 
 
 class Data(fields.Dict):
@@ -224,9 +227,10 @@ class Data(fields.Dict):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.metadata.setdefault(
-            "description", "Free-form object, at most 32 KiB serialized and 10 levels deep."
-        )
+        self.metadata = {
+            "description": "Free-form object, at most 32 KiB serialized and 10 levels deep.",
+            **self.metadata,
+        }
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
         if not isinstance(value, dict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -104,7 +104,7 @@ class Store:
 
     def count(self, tenant: str) -> int:
         """How many events the tenant has stored."""
-        return int(self.redis.hlen(self.keys.events(tenant)))  # type: ignore[arg-type]
+        return int(self.redis.hlen(self.keys.events(tenant)))
 
     def tenants(self) -> list[str]:
         """Every tenant that has stored an event."""
@@ -116,16 +116,19 @@ class Store:
         removed = 0
         upper = "(" + sort_key(cutoff)
         while True:
-            members = self.redis.zrangebylex(
-                self.keys.time_index(tenant), "-", upper, start=0, num=chunk
+            members = cast(
+                list[bytes],
+                self.redis.zrangebylex(
+                    self.keys.time_index(tenant), "-", upper, start=0, num=chunk
+                ),
             )
             if not members:
                 return removed
-            docs = self.redis.hmget(
+            docs: list[bytes | None] = self.redis.hmget(  # type: ignore[assignment]
                 self.keys.events(tenant), [m.decode().split("|", 1)[1] for m in members]
             )
             call = self.purge_call(tenant, members, docs)
-            removed += int(self._purge(keys=call.keys, args=call.args))  # type: ignore[arg-type]
+            removed += int(self._purge(keys=call.keys, args=call.args))
 
     def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
         """The purge-script call removing these index members and their events."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -159,9 +159,13 @@ class IngestStreams:
             )
             if not pending:
                 continue
-            counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-            got = self.redis.xclaim(stream, GROUP, consumer, min_idle_ms, list(counts))
-            for entry_id, fields_ in got:  # type: ignore[union-attr]
+            rows = cast(list[dict[str, Any]], pending)
+            counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in rows}
+            got = cast(
+                list[tuple[bytes, dict[bytes, bytes] | None]],
+                self.redis.xclaim(stream, GROUP, consumer, min_idle_ms, list(counts)),
+            )
+            for entry_id, fields_ in got:
                 if fields_ is None:  # deleted from the stream; nothing to deliver
                     continue
                 eid = _text(entry_id)
@@ -186,9 +190,9 @@ class IngestStreams:
 
     # -- inspection and housekeeping --------------------------------------------------
     def group_info(self, stream: str) -> dict[str, Any] | None:
-        for group in self.redis.xinfo_groups(stream):  # type: ignore[union-attr]
+        for group in self.redis.xinfo_groups(stream):
             if _text(group["name"]) == GROUP:
-                return group  # type: ignore[no-any-return]
+                return group
         return None
 
     def backlog(self) -> int:
@@ -200,7 +204,7 @@ class IngestStreams:
             except redis.ResponseError:  # no such stream yet
                 continue
             if info is None:
-                total += int(self.redis.xlen(stream))  # type: ignore[arg-type]
+                total += int(self.redis.xlen(stream))
                 continue
             lag = info.get("lag")
             total += int(info.get("pending") or 0) + (int(lag) if lag is not None else 0)
@@ -217,11 +221,11 @@ class IngestStreams:
             if not groups:
                 continue  # nobody consumes it yet: keep everything
             floor: tuple[int, int] | None = None
-            for group in groups:  # type: ignore[union-attr]
+            for group in groups:
                 summary = self.redis.xpending(stream, group["name"])
                 candidates = [_parse_id(group["last-delivered-id"])]
-                if summary and summary.get("pending"):  # type: ignore[union-attr]
-                    candidates.append(_parse_id(summary["min"]))  # type: ignore[index]
+                if summary and summary.get("pending"):
+                    candidates.append(_parse_id(summary["min"]))
                 low = min(candidates)
                 floor = low if floor is None else min(floor, low)
             if floor and floor > (0, 0):
@@ -240,7 +244,7 @@ class IngestStreams:
                 consumers = self.redis.xinfo_consumers(stream, GROUP)
             except redis.ResponseError:
                 continue
-            for consumer in consumers:  # type: ignore[union-attr]
+            for consumer in consumers:
                 if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms:
                     name = _text(consumer["name"])
                     self.redis.xgroup_delconsumer(stream, GROUP, name)
@@ -248,7 +252,7 @@ class IngestStreams:
         return forgotten
 
     def dead_count(self) -> int:
-        return int(self.redis.xlen(self.keys.dead))  # type: ignore[arg-type]
+        return int(self.redis.xlen(self.keys.dead))
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:
