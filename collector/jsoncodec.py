@@ -8,12 +8,14 @@ with a run of 20 or more digits is read again exactly, and refused if one is too
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(rb"\d{20,}")
+# Digits to "1", everything else to "0": a run of 20 digits is then a plain substring
+# search, done in C (a regex over every event cost the worker ~10 us per 1 KB).
+_DIGIT_MAP = bytes(0x31 if 0x30 <= b <= 0x39 else 0x30 for b in range(256))
+_TWENTY_DIGITS = b"1" * 20
 _INT64 = (-(2**63), 2**64 - 1)  # orjson writes unsigned 64-bit integers too
 
 
@@ -35,6 +37,6 @@ def loads(raw: bytes | str) -> Any:
     except orjson.JSONDecodeError as exc:
         raise JSONError(str(exc).splitlines()[0]) from None
     data = raw.encode() if isinstance(raw, str) else raw
-    if _LONG_DIGITS.search(data):
+    if _TWENTY_DIGITS in data.translate(_DIGIT_MAP):
         json.loads(data, parse_int=_exact_int)
     return value

@@ -22,6 +22,7 @@ Layout (prefix ``audit``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 GROUP = "audit-workers"
@@ -73,6 +74,11 @@ class Keys:
 
     def field_index(self, tenant: str, field: str, value: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"
+
+    def field_indexes(self, tenant: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
+        """:meth:`field_index` for many (field, value) pairs (the worker's hot path)."""
+        base = f"{self.tenant_tag(tenant)}:ix:"
+        return [f"{base}{field}:{value}" for field, value in pairs]
 
     # -- global bookkeeping -----------------------------------------------------------
     @property

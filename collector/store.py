@@ -49,9 +49,8 @@ class Store:
                 call = calls[event.tenant] = ScriptCall(
                     [k.events(event.tenant), k.seq(event.tenant), k.time_index(event.tenant)], []
                 )
-            for field, value in event.index:
-                call.keys.append(self.keys.field_index(event.tenant, field, value))
-            call.args.extend((event.id, event.member, event.body, len(event.index)))
+            call.keys.extend(self.keys.field_indexes(event.tenant, event.indexed))
+            call.args.extend((event.id, event.member, event.body, len(event.indexed)))
         return calls
 
     def queue_store(self, pipe: Any, events: Sequence[PreparedEvent]) -> list[str]:

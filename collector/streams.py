@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 import redis
@@ -23,8 +23,7 @@ from collector.timefmt import format_utc, now_utc
 DEAD_MARKER_TTL_S = 24 * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One delivered stream entry; ``deliveries`` counts this delivery too."""
 
     stream: str

@@ -142,3 +142,14 @@ def test_producer_without_settings_reads_the_environment(fake_redis, monkeypatch
     [entry_id] = Producer(redis=fake_redis).xadd(event(tenant="acme"))
     assert sum(fake_redis.xlen(f"audit:ingest:{{{k}}}") for k in range(3)) == 1
     assert fake_redis.xlen("audit:ingest") == 0 and entry_id
+
+
+def test_long_digit_strings_and_64_bit_integers_pass_the_exactness_check():
+    from collector import jsoncodec
+
+    raw = b'{"card":"12345678901234567890123456","n":-9223372036854775808,"f":1.5e300}'
+    assert jsoncodec.loads(raw) == {
+        "card": "12345678901234567890123456",
+        "n": -9223372036854775808,
+        "f": 1.5e300,
+    }
