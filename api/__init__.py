@@ -11,7 +11,7 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors, events, health, seed
+from api import errors, events, health, responses, seed
 from collector.connection import connect
 from collector.ingest import max_body_bytes
 from collector.schema import IPAddress
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     app.extensions["audit"] = AuditService(client, settings)
     api = errors.ProblemApi(app)
     errors.register(app)
+    app.after_request(responses.bare_options)
     api.ma_plugin.converter.add_attribute_function(_ip_address)
     api.register_blueprint(events.blp)
     api.register_blueprint(seed.blp)

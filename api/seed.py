@@ -99,17 +99,20 @@ def _error(error: str, status: int = 400) -> Response:
 def post_event() -> Response:
     key = current_key()
     key.require("ingest")
+    body = request.get_data()
+    limit = service().settings.max_event_bytes
+    if len(body) > limit:  # refused before it is parsed, like one v1 event
+        message = f"The body is {len(body)} bytes, over the limit of {limit}."
+        return json_response({"error": "Event too large", "message": message}, 413)
     try:
-        event, fields = seed.from_request(request.headers.get("X-Client-ID"), request.get_data())
+        event, fields = seed.from_request(request.headers.get("X-Client-ID"), body)
     except seed.SeedError as exc:
         return json_response(exc.body, 400)
     received_at = now_utc()
     try:
         normalized = normalized_input(event, received_at, key.default_tenant)
     except ValidationError as exc:
-        return json_response(
-            {"error": "Invalid event", "message": orjson.dumps(exc.messages).decode()}, 400
-        )
+        return json_response({"error": "Invalid event", "message": seed.flatten(exc.messages)}, 400)
     key.require("ingest", normalized["tenant"])
     try:
         check_stored_size([normalized, fields], service().settings)

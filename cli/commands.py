@@ -84,8 +84,12 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# Control characters (newlines, terminal escapes) in stored text must not reach the terminal.
+_CONTROL = {c: "?" for c in [*range(0x20), 0x7F]}
+
+
 def _cell(value: Any, width: int) -> str:
-    text = "" if value is None else str(value)
+    text = "" if value is None else str(value).translate(_CONTROL)
     return text if len(text) <= width else text[: width - 1] + "~"
 
 

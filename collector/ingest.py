@@ -77,12 +77,12 @@ def _too_large(body: bytes, payload: Any, settings: Settings) -> None:
             )
 
 
-def _parse(body: bytes) -> tuple[Any, str | None]:
-    """The JSON payload, or None and the parser's message."""
+def _parse(body: bytes) -> tuple[Any, jsoncodec.JSONError | None]:
+    """The JSON payload, or None and what the parser refused (reported in the contract's order)."""
     try:
         return jsoncodec.loads(body), None
     except jsoncodec.JSONError as exc:
-        return None, str(exc)
+        return None, exc
 
 
 def check_stored_size(events: list[dict[str, Any]], settings: Settings) -> None:
@@ -130,6 +130,8 @@ def decode(
     if binary_ce and not body.strip():
         payload, parse_error = None, None  # a binary-mode CloudEvent without data
         items: list[Any] = [cloudevents.from_binary(headers, None, has_data=False)]
+    elif isinstance(parse_error, jsoncodec.InexactNumber):  # valid JSON, not a storable event
+        raise InvalidEvent(str(parse_error), errors={"_schema": [str(parse_error)]})
     elif parse_error is not None:
         raise BadRequest(f"Malformed JSON: {parse_error}")
     elif binary_ce:

@@ -44,6 +44,8 @@ def from_entry(
         return dead(f"event is {len(raw)} bytes, over the limit of {max_event_bytes}")
     try:
         data = jsoncodec.loads(raw)
+    except jsoncodec.InexactNumber as exc:
+        return dead("invalid event", {"_schema": [str(exc)]})
     except jsoncodec.JSONError as exc:
         return dead(f"not valid JSON: {exc}")
     received = now

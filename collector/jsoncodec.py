@@ -20,18 +20,22 @@ _INT64 = (-(2**63), 2**64 - 1)  # orjson writes unsigned 64-bit integers too
 
 
 class JSONError(ValueError):
-    """Not JSON, or JSON this product cannot keep exactly; the message is one line."""
+    """Not JSON; the message is one line."""
+
+
+class InexactNumber(JSONError):
+    """Valid JSON holding an integer that does not fit in 64 bits (an invalid event, 422)."""
 
 
 def _exact_int(text: str) -> int:
     value = int(text)
     if not _INT64[0] <= value <= _INT64[1]:
-        raise JSONError(f"integer {text[:24]}... does not fit in 64 bits")
+        raise InexactNumber(f"Integers must fit in 64 bits; {text[:24]}... does not.")
     return value
 
 
 def loads(raw: bytes | str) -> Any:
-    """Parse JSON; raise :class:`JSONError` for malformed input or an out-of-range integer."""
+    """Parse JSON; raise :class:`JSONError` if malformed, :class:`InexactNumber` if too big."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow.validate import Range
 
 from collector.schema import NAME_PATTERN, Text, is_valid_event_id
 
@@ -56,7 +57,9 @@ class SeedPostSchema(Schema):
     )
     user_id = Text(min_len=0, max_len=1024, allow_none=True, metadata={"example": "42"})
     request_method = Text(min_len=0, max_len=64, allow_none=True, metadata={"example": "POST"})
-    status = fields.Integer(strict=True, allow_none=True, metadata={"example": 200})
+    status = fields.Integer(
+        strict=True, allow_none=True, validate=Range(-(2**63), 2**63 - 1), metadata={"example": 200}
+    )
     entity_json = fields.Dict(allow_none=True, metadata={"example": {"invoice": 7}})
 
 
@@ -112,6 +115,16 @@ def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], di
         "data": entity if isinstance(entity, dict) else {},
     }
     return event, seed
+
+
+def flatten(messages: Any, prefix: str = "") -> str:
+    """Validation messages as one line: ``actor.id: Missing data...; data: Must be...``."""
+    if isinstance(messages, dict):
+        parts = [flatten(v, f"{prefix}{k}.") for k, v in messages.items()]
+        return "; ".join(p for p in parts if p)
+    if isinstance(messages, list):
+        return f"{prefix[:-1]}: {' '.join(map(str, messages))}"
+    return f"{prefix[:-1]}: {messages}"
 
 
 def to_view(doc: dict[str, Any]) -> dict[str, Any]:

@@ -165,3 +165,9 @@ def test_run_refuses_auth_on_without_redis():
     )
     assert result.returncode == 2
     assert "AUDIT_AUTH=on needs REDIS_URL" in result.stderr
+
+
+def test_table_cells_never_pass_control_characters_to_the_terminal():
+    from cli.commands import _cell
+
+    assert _cell("evil\n\x1b[31mred", 40) == "evil??[31mred"

@@ -63,8 +63,8 @@ def test_integers_beyond_64_bits_are_refused_not_rounded(client, service, drain)
     body = orjson.dumps(event(id="big")).replace(b'"actor"', b'"data":{"n":1},"actor"')
     body = body.replace(b'{"n":1}', b'{"n":123456789012345678901234567890}')
     response = client.post("/v1/events", data=body, content_type="application/json")
-    assert response.status_code == 400
-    assert "64 bits" in response.json["detail"]
+    assert response.status_code == 422  # valid JSON, but not an event we can keep exactly
+    assert "64 bits" in response.json["errors"]["_schema"][0]
     fine = body.replace(b"123456789012345678901234567890", b"18446744073709551615")
     assert client.post("/v1/events", data=fine, content_type="application/json").status_code == 202
     drain()
@@ -78,7 +78,8 @@ def test_stream_entry_with_a_huge_integer_is_dead_lettered(service, drain):
     service.redis.xadd(service.streams.streams[0], {"event": raw})
     assert drain()["dead"] == 1
     [(_, fields)] = service.redis.xrange(service.keys.dead)
-    assert b"64 bits" in fields[b"reason"]
+    assert fields[b"reason"] == b"invalid event"
+    assert b"64 bits" in fields[b"errors"]
 
 
 def test_stream_seed_fields_are_checked_and_reads_stay_up(service, drain, client):
@@ -153,3 +154,29 @@ def test_long_digit_strings_and_64_bit_integers_pass_the_exactness_check():
         "n": -9223372036854775808,
         "f": 1.5e300,
     }
+
+
+def test_integer_beyond_64_bits_in_a_content_type_error_is_still_415(client):
+    body = b'{"type":"a.b","service":"s","actor":{"id":"u"},"data":{"n":18446744073709551616}}'
+    assert client.post("/v1/events", data=body, content_type="text/plain").status_code == 415
+
+
+def test_seed_status_must_fit_64_bits_and_big_seed_bodies_are_413_unparsed(redis_client):
+    from api import create_app
+
+    client = create_app(_settings(), redis_client).test_client()
+    headers = {"X-Client-ID": "legacy"}
+    response = client.post(
+        "/event", headers=headers, json={"event_type": "k.x", "status": 919982205885223796736}
+    )
+    assert response.status_code == 400 and response.json["error"] == "Invalid JSON provided."
+    body = b'{"event_type":"k.x","entity_json":{"x":"' + b"y" * LIMIT + b'"}}'
+    response = client.post("/event", headers=headers, data=body, content_type="application/json")
+    assert response.status_code == 413 and response.json["error"] == "Event too large"
+
+
+def test_options_is_a_bare_204_never_html(client):
+    response = client.options("/v1/events")
+    assert response.status_code == 204
+    assert "html" not in (response.content_type or "")
+    assert "POST" in response.headers["Allow"]
