@@ -64,48 +64,37 @@ def _ip_address(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
     return {}
 
 
+_DOC_ROUTES = (
+    # path, summary, description, media type, schema, example
+    (
+        "/openapi.json",
+        "This OpenAPI 3 document",
+        "The document",
+        "application/json",
+        {"type": "object"},
+        {"openapi": "3.0.3", "info": {"title": "audit-trail"}},
+    ),
+    (
+        "/docs",
+        "Interactive docs (Swagger UI)",
+        "An HTML page",
+        "text/html",
+        {"type": "string"},
+        "<!DOCTYPE html>...",
+    ),
+)
+
+
 def _document_docs(app: Flask, api: errors.ProblemApi) -> None:
     """The document and the docs page are routes too; list them (no key needed)."""
     rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
-    api.spec.path(
-        rule=rules["/openapi.json"],
-        operations={
-            "get": {
-                "tags": ["docs"],
-                "summary": "This OpenAPI 3 document",
-                "responses": {
-                    "200": {
-                        "description": "The document",
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "object"},
-                                "example": {"openapi": "3.0.3", "info": {"title": "audit-trail"}},
-                            }
-                        },
-                    },
-                    "default": {"$ref": "#/components/responses/DEFAULT_ERROR"},
-                },
-            }
-        },
-    )
-    api.spec.path(
-        rule=rules["/docs"],
-        operations={
-            "get": {
-                "tags": ["docs"],
-                "summary": "Interactive docs (Swagger UI)",
-                "responses": {
-                    "200": {
-                        "description": "An HTML page",
-                        "content": {
-                            "text/html": {
-                                "schema": {"type": "string"},
-                                "example": "<!DOCTYPE html>...",
-                            }
-                        },
-                    },
-                    "default": {"$ref": "#/components/responses/DEFAULT_ERROR"},
-                },
-            }
-        },
-    )
+    for path, summary, description, media, schema, example in _DOC_ROUTES:
+        content = {media: {"schema": schema, "example": example}}
+        responses = {
+            "200": {"description": description, "content": content},
+            "default": {"$ref": "#/components/responses/DEFAULT_ERROR"},
+        }
+        api.spec.path(
+            rule=rules[path],
+            operations={"get": {"tags": ["docs"], "summary": summary, "responses": responses}},
+        )
