@@ -171,3 +171,34 @@ def test_table_cells_never_pass_control_characters_to_the_terminal():
     from cli.commands import _cell
 
     assert _cell("evil\n\x1b[31mred", 40) == "evil??[31mred"
+
+
+def test_run_with_no_workers_serves_the_api_alone_and_stops_on_sigint(tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [BIN, "run", "--workers", "0", "--port", str(port)],
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _get(base + "/healthz")[0] == 200, timeout=30)
+        body = orjson.dumps({"id": "queued", "type": "a.b", "service": "s", "actor": {"id": "u"}})
+        request = urllib.request.Request(
+            base + "/v1/events",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 202
+        assert _get(base + "/v1/events/queued")[0] == 404  # accepted, but nobody consumes
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert "with 0 worker(s)" in (tmp_path / "run.log").read_text()
