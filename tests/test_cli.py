@@ -7,13 +7,16 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import orjson
 import pytest
 from conftest import _free_port
-from helpers import wait_for
+from helpers import event, wait_for
 
 from cli import main
+from collector.client import Producer
 
 BIN = os.path.join(os.path.dirname(sys.executable), "audit-trail")
 
@@ -38,34 +41,33 @@ def _get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-def test_run_on_the_embedded_store_serves_stores_and_stops_cleanly(tmp_path):
+@contextmanager
+def _running(tmp_path, *args: str, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`audit-trail run` on a free port until the test sends its signal; its log is run.log."""
     port = _free_port()
-    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [BIN, "run"], env=_env(PORT=str(port)), stdout=log, stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _get(base + "/healthz")[0] == 200, timeout=30)
-        body = orjson.dumps(
-            {"id": "cli-1", "type": "user.login", "service": "s", "actor": {"id": "a"}}
+    with open(tmp_path / "run.log", "wb") as log:
+        proc = subprocess.Popen(
+            [BIN, "run", "--port", str(port), *args],
+            env=_env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
-        request = urllib.request.Request(
-            base + "/v1/events",
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 202
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for(lambda: _get(base + "/healthz")[0] == 200, timeout=30)
+            yield proc, base
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_run_on_the_embedded_store_serves_stores_and_stops_cleanly(tmp_path):
+    with _running(tmp_path) as (proc, base):
+        Producer(url=base).post(event(id="cli-1"))
         _, stored = wait_for(lambda: (r := _get(base + "/v1/events/cli-1"))[0] == 200 and r)
         assert orjson.loads(stored)["seq"] == 1
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
     output = (tmp_path / "run.log").read_text()
     assert "embedded in-memory store" in output
     assert "AUDIT_AUTH off" in output
@@ -174,31 +176,9 @@ def test_table_cells_never_pass_control_characters_to_the_terminal():
 
 
 def test_run_with_no_workers_serves_the_api_alone_and_stops_on_sigint(tmp_path):
-    port = _free_port()
-    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [BIN, "run", "--workers", "0", "--port", str(port)],
-        env=_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _get(base + "/healthz")[0] == 200, timeout=30)
-        body = orjson.dumps({"id": "queued", "type": "a.b", "service": "s", "actor": {"id": "u"}})
-        request = urllib.request.Request(
-            base + "/v1/events",
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 202
+    with _running(tmp_path, "--workers", "0") as (proc, base):
+        assert Producer(url=base).post(event(id="queued"))["status"] == "accepted"
         assert _get(base + "/v1/events/queued")[0] == 404  # accepted, but nobody consumes
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
     assert "with 0 worker(s)" in (tmp_path / "run.log").read_text()
