@@ -42,13 +42,17 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @contextmanager
-def _running(tmp_path, *args: str, **env: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`audit-trail run` on a free port until the test sends its signal; its log is run.log."""
+def _running(
+    tmp_path, *args: str, port_from_env: bool = False
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`audit-trail run` on a free port (``--port``, or ``PORT``) until the test signals it."""
     port = _free_port()
+    env = _env(PORT=str(port)) if port_from_env else _env()
+    argv = [BIN, "run", *args] if port_from_env else [BIN, "run", "--port", str(port), *args]
     with open(tmp_path / "run.log", "wb") as log:
         proc = subprocess.Popen(
-            [BIN, "run", "--port", str(port), *args],
-            env=_env(**env),
+            argv,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -62,7 +66,7 @@ def _running(tmp_path, *args: str, **env: str) -> Iterator[tuple[subprocess.Pope
 
 
 def test_run_on_the_embedded_store_serves_stores_and_stops_cleanly(tmp_path):
-    with _running(tmp_path) as (proc, base):
+    with _running(tmp_path, port_from_env=True) as (proc, base):
         Producer(url=base).post(event(id="cli-1"))
         _, stored = wait_for(lambda: (r := _get(base + "/v1/events/cli-1"))[0] == 200 and r)
         assert orjson.loads(stored)["seq"] == 1
