@@ -7,7 +7,7 @@ tag, so the step stays on one Redis Cluster node.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -74,21 +74,32 @@ class Store:
         """Load the store script into Redis (once per connection setup; idempotent)."""
         self.redis.script_load(self._store.script)
 
+    def run_pipeline(self, fill: Callable[[Any], list[str]]) -> tuple[list[str], list[Any]]:
+        """Execute a pipeline that ``fill`` builds (store calls first, from :meth:`queue_store`,
+        whose tenants it returns); results come back unraised, errors in place.
+
+        If Redis lost the store script (a restart, SCRIPT FLUSH), it is loaded and the whole
+        pipeline runs once more: every step in it is idempotent.
+        """
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            tenants = fill(pipe)
+            results = pipe.execute(raise_on_error=False)
+            lost = any(isinstance(r, redis.exceptions.NoScriptError) for r in results)
+            if not lost or attempt == 2:
+                return tenants, results
+            self.load_scripts()
+        raise AssertionError("unreachable")
+
     def store(self, events: Sequence[PreparedEvent]) -> list[int]:
         """Store events now; returns each event's seq, or 0 where its id was already stored."""
         if not events:
             return []
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            tenants = self.queue_store(pipe, events)
-            try:
-                results = pipe.execute()[: len(tenants)]
-                break
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self.load_scripts()
-        by_tenant = {t: iter(r) for t, r in zip(tenants, results, strict=True)}
+        tenants, results = self.run_pipeline(lambda pipe: self.queue_store(pipe, events))
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        by_tenant = {t: iter(r) for t, r in zip(tenants, results[: len(tenants)], strict=True)}
         return [int(next(by_tenant[e.tenant])) for e in events]
 
     # -- reads ------------------------------------------------------------------------

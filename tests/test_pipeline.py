@@ -135,3 +135,20 @@ def test_a_redelivered_poison_entry_is_dead_lettered_once(service, drain):
     assert drain(claim_idle_ms=0)["dead"] == 1  # settled (acked) by the next worker
     assert service.redis.xlen(service.keys.dead) == 1
     assert service.streams.backlog() == 0
+
+
+def test_storing_survives_redis_losing_its_scripts(service, drain):
+    """A restarted or flushed Redis has no scripts: they are loaded again, nothing is lost."""
+    from collector.events import prepare
+    from collector.timefmt import now_utc
+
+    producer = Producer(redis=service.redis, settings=service.settings)
+    producer.xadd(event(id="before"))
+    drain()
+    service.redis.script_flush()
+    producer.xadd([event(id="after"), {"not": "valid"}])  # a dead letter in the same pipeline
+    stats = drain()
+    assert stats["stored"] == 1 and stats["dead"] == 1
+    service.redis.script_flush()
+    assert service.store.store([prepare(event(id="direct"), now_utc())]) == [3]
+    assert service.redis.xlen(service.keys.dead) == 1

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import redis
 
@@ -221,17 +222,14 @@ class StreamWorker:
         self, events: list[tuple[Entry, PreparedEvent]], dead: list[tuple[Entry, DeadLetter]]
     ) -> list[Entry]:
         """Store and dead-letter in one round trip; returns the entries that are settled."""
-        pipe = self.redis.pipeline(transaction=False)
-        tenants = self.store.queue_store(pipe, [e for _, e in events])
-        self.streams.queue_dead_letters(pipe, [d for _, d in dead])
-        results = pipe.execute(raise_on_error=False)
-        stored = results[: len(tenants)]
-        if any(isinstance(r, redis.exceptions.NoScriptError) for r in stored):
-            self.store.load_scripts()  # Redis lost its scripts (SCRIPT FLUSH): store again
-            pipe = self.redis.pipeline(transaction=False)
-            self.store.queue_store(pipe, [e for _, e in events])
-            stored = pipe.execute(raise_on_error=False)[: len(tenants)]
-        store_results = dict(zip(tenants, stored, strict=True))
+
+        def fill(pipe: Any) -> list[str]:
+            tenants = self.store.queue_store(pipe, [e for _, e in events])
+            self.streams.queue_dead_letters(pipe, [d for _, d in dead])
+            return tenants
+
+        tenants, results = self.store.run_pipeline(fill)
+        store_results = dict(zip(tenants, results[: len(tenants)], strict=True))
         dead_results = results[len(results) - len(dead) :] if dead else []
         settled: list[Entry] = []
         failed_tenants = set()
