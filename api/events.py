@@ -6,8 +6,8 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from api.auth import authenticate, current_key, service, tenant_for
-from api.responses import SECURED, json_response
-from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema, ProblemSchema
+from api.responses import SECURED, json_response, problem_responses
+from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema
 from collector import ingest
 from collector.cloudevents import CloudEventSchema
 from collector.errors import BadRequest, NotFound
@@ -49,23 +49,6 @@ EXAMPLE_STORED = {
     "schema_version": 1,
     "seq": 17,
 }
-_PROBLEMS = {
-    code: {"description": title, "content": {"application/problem+json": {"schema": ProblemSchema}}}
-    for code, title in [
-        (400, "Malformed JSON, filter or cursor"),
-        (401, "No or unknown API key"),
-        (403, "Key lacks the scope or tenant"),
-        (404, "No such event"),
-        (413, "Body, event or batch over its limit"),
-        (415, "Not a JSON content type"),
-        (422, "Invalid event(s)"),
-        (503, "Redis unreachable or backlog over its limit"),
-    ]
-}
-
-
-def _problems(*codes: int) -> dict:
-    return {str(code): _PROBLEMS[code] for code in codes}
 
 
 @blp.route("/v1/events", methods=["POST"])
@@ -94,7 +77,7 @@ def _problems(*codes: int) -> dict:
             },
         },
     },
-    responses=_problems(400, 401, 403, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
 @blp.alt_response(
     202,
@@ -139,7 +122,7 @@ def post_events() -> Response:
             "description": "Defaults to the key's tenant when it has one, else default.",
         }
     ],
-    responses=_problems(400, 401, 403, 404),
+    responses=problem_responses(400, 401, 403, 404),
 )
 @blp.alt_response(
     200,
@@ -168,7 +151,7 @@ def get_event(event_id: str) -> Response:
     "match exactly once; a cursor only works with the filters and order it was made for.",
     security=SECURED,
     parameters=[{"in": "query", "schema": ListQuerySchema}],
-    responses=_problems(400, 401, 403),
+    responses=problem_responses(400, 401, 403),
 )
 @blp.alt_response(
     200,

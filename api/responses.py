@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from flask import Response, request
 
+from api.schemas import ProblemSchema
+
 # OpenAPI security of the /v1 and seed routes: a bearer key, optional (AUDIT_AUTH may be off).
 SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {}]
+
+
+_PROBLEMS = {
+    401: "No or unknown API key",
+    403: "Key lacks the scope or tenant",
+    400: "Malformed JSON, filter or cursor",
+    404: "No such event",
+    413: "Body, event or batch over its limit",
+    415: "Not a JSON content type",
+    422: "Invalid event(s)",
+    503: "Redis unreachable or backlog over its limit",
+}
+
+
+def problem_responses(*codes: int) -> dict[str, Any]:
+    """OpenAPI responses: each code answered with problem+json."""
+    content = {"application/problem+json": {"schema": ProblemSchema}}
+    return {str(code): {"description": _PROBLEMS[code], "content": content} for code in codes}
 
 
 def json_response(body: object, status: int = 200) -> Response:

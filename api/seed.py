@@ -10,9 +10,8 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from api.auth import authenticate, current_key, service
-from api.responses import SECURED, json_response
+from api.responses import SECURED, json_response, problem_responses
 from api.schemas import (
-    ProblemSchema,
     SeedCreatedSchema,
     SeedErrorSchema,
     SeedEventSchema,
@@ -48,13 +47,6 @@ EXAMPLE_VIEW = {
     "status": 200,
     "entity_json": {"ip": "203.0.113.7"},
 }
-_AUTH_ERRORS = {
-    str(code): {
-        "description": description,
-        "content": {"application/problem+json": {"schema": ProblemSchema}},
-    }
-    for code, description in [(401, "No or unknown API key"), (403, "Key lacks the scope")]
-}
 
 
 def _error(error: str, status: int = 400) -> Response:
@@ -71,19 +63,15 @@ def _error(error: str, status: int = 400) -> Response:
         "content": {
             "application/json": {
                 "schema": seed.SeedPostSchema,
-                "example": {
-                    "event_type": "user.login",
-                    "user_id": "42",
-                    "request_method": "POST",
-                    "status": 200,
-                    "entity_json": {"ip": "203.0.113.7"},
-                },
+                # posted the old way, it reads back as EXAMPLE_VIEW
+                "example": {k: EXAMPLE_VIEW[k] for k in seed.SEED_POST_SCHEMA.fields},
             }
         },
     },
     responses={
         "400": {"description": "Missing client id, bad JSON or event_type", **_ERROR},
-        **_AUTH_ERRORS,
+        "413": {"description": "Body over AUDIT_MAX_EVENT_BYTES", **_ERROR},
+        **problem_responses(401, 403),
     },
 )
 @blp.alt_response(
@@ -132,7 +120,7 @@ def post_event() -> Response:
     responses={
         "400": {"description": "No X-Client-ID", **_ERROR},
         "404": {"description": "Event not found", **_ERROR},
-        **_AUTH_ERRORS,
+        **problem_responses(401, 403),
     },
 )
 @blp.alt_response(
@@ -159,7 +147,7 @@ def get_event(event_id: str) -> Response:
     summary="List events, newest first (seed format, at most 1000)",
     security=SECURED,
     parameters=[CLIENT_HEADER],
-    responses={"400": {"description": "No X-Client-ID", **_ERROR}, **_AUTH_ERRORS},
+    responses={"400": {"description": "No X-Client-ID", **_ERROR}, **problem_responses(401, 403)},
 )
 @blp.alt_response(
     200,
