@@ -70,6 +70,31 @@ def test_run_on_the_embedded_store_serves_stores_and_stops_cleanly(tmp_path):
         Producer(url=base).post(event(id="cli-1"))
         _, stored = wait_for(lambda: (r := _get(base + "/v1/events/cli-1"))[0] == 200 and r)
         assert orjson.loads(stored)["seq"] == 1
+        emitted = subprocess.run(
+            [
+                BIN,
+                "emit",
+                "--url",
+                base,
+                "--type",
+                "user.logout",
+                "--service",
+                "cli",
+                "--actor",
+                "bob",
+                "--id",
+                "cli-2",
+                "--data",
+                '{"k": 1}',
+            ],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert emitted.returncode == 0 and emitted.stdout.strip() == "cli-2"
+        _, stored = wait_for(lambda: (r := _get(base + "/v1/events/cli-2"))[0] == 200 and r)
+        assert orjson.loads(stored)["data"] == {"k": 1}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     output = (tmp_path / "run.log").read_text()
@@ -163,6 +188,16 @@ def test_redis_password_is_never_printed():
     assert redacted("rediss://:s3cret@db/1") == "rediss://:***@db/1"
     assert redacted("redis://db:6379/0") == "redis://db:6379/0"
     assert redacted(None) == "(unset)"
+
+
+def test_a_bad_setting_is_one_line_and_exit_2():
+    result = subprocess.run(
+        [BIN, "run"], env=_env(AUDIT_MAX_BATCH="lots"), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "audit-trail: error: AUDIT_MAX_BATCH must be an integer, got 'lots'"
+    )
 
 
 def test_run_refuses_auth_on_without_redis():
