@@ -104,7 +104,7 @@ def post_events() -> Response:
     )
     for event in submission.events:
         key.require("ingest", event["tenant"])
-    ids = svc.submit(submission.events, received_at)
+    ids = svc.submit(submission.events, received_at, encoded=submission.encoded)
     if submission.batch:
         return json_response({"accepted": len(ids), "ids": ids}, 202)
     return json_response({"id": ids[0], "status": "accepted"}, 202)

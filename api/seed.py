@@ -103,10 +103,10 @@ def post_event() -> Response:
         return json_response({"error": "Invalid event", "message": seed.flatten(exc.messages)}, 400)
     key.require("ingest", normalized["tenant"])
     try:
-        check_stored_size([normalized, fields], service().settings)
+        encoded, _ = check_stored_size([normalized, fields], service().settings)
     except PayloadTooLarge as exc:
         return json_response({"error": "Event too large", "message": exc.detail}, 413)
-    [event_id] = service().submit([normalized], received_at, seed=fields)
+    [event_id] = service().submit([normalized], received_at, seed=fields, encoded=[encoded])
     return json_response(
         {"message": "Audit Log Event added successfully.", "event_id": event_id}, 201
     )

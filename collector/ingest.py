@@ -29,6 +29,7 @@ class Submission:
 
     events: list[dict[str, Any]]
     batch: bool
+    encoded: list[bytes]  # each event's JSON, as it goes on the stream (serialized once)
 
 
 def max_body_bytes(settings: Settings) -> int:
@@ -85,21 +86,24 @@ def _parse(body: bytes) -> tuple[Any, jsoncodec.JSONError | None]:
         return None, exc
 
 
-def check_stored_size(events: list[dict[str, Any]], settings: Settings) -> None:
-    """413 unless each event, as it goes on the stream (id, tenant, time filled in), fits.
+def check_stored_size(events: list[dict[str, Any]], settings: Settings) -> list[bytes]:
+    """Each event's JSON as it goes on the stream (id, tenant, time filled in); 413 if one
+    is over the limit.
 
     The worker applies the same limit to the entry, so an accepted event is never
     dead-lettered for its size.
     """
     limit = settings.max_event_bytes
-    for index, event in enumerate(events):
-        size = len(orjson.dumps(event))
+    encoded = [orjson.dumps(event) for event in events]
+    for index, blob in enumerate(encoded):
+        size = len(blob)
         if size > limit:
             which = f"Event {index}" if len(events) > 1 else "The event"
             raise PayloadTooLarge(
                 f"{which} is {size} bytes with its id, tenant and occurred_at filled in, "
                 f"over the limit of {limit} (AUDIT_MAX_EVENT_BYTES)."
             )
+    return encoded
 
 
 def decode(
@@ -150,8 +154,7 @@ def decode(
         )
     as_cloudevents = media in (CE_STRUCTURED, CE_BATCH) or binary_ce
     events = _validate(items, batch, as_cloudevents, received_at, default_tenant)
-    check_stored_size(events, settings)
-    return Submission(events, batch)
+    return Submission(events, batch, check_stored_size(events, settings))
 
 
 def _validate(

@@ -62,6 +62,7 @@ class AuditService:
         events: list[dict[str, Any]],
         received_at: datetime,
         seed: dict[str, Any] | None = None,
+        encoded: list[bytes] | None = None,
     ) -> list[str]:
         """Hand validated events to the ingest stream; raises Unavailable (503) on overload.
 
@@ -82,7 +83,7 @@ class AuditService:
             extra: dict[str, str | bytes] = {"received_at": format_utc(received_at)}
             if seed is not None:
                 extra["seed"] = orjson.dumps(seed)
-            self.streams.add(events, extra)
+            self.streams.add(events, extra, encoded)
             # count what this process added since the last look, so the limit holds
             # between refreshes instead of letting a second's worth through
             checked_at, value = self._backlog

@@ -82,16 +82,20 @@ class IngestStreams:
         self,
         events: Sequence[dict[str, Any]],
         extra: dict[str, str | bytes] | None = None,
+        encoded: Sequence[bytes] | None = None,
     ) -> list[str]:
         """XADD each event (one round trip); returns the entry ids.
+
+        ``encoded`` is the events' JSON when the caller has it already.
 
         A batch bound for one stream is wrapped in MULTI/EXEC: all or nothing.
         """
         targets = [self.stream_for(str(e.get("tenant") or "default")) for e in events]
         one_slot = len(set(targets)) <= 1
         pipe = self.redis.pipeline(transaction=one_slot)
-        for event, stream in zip(events, targets, strict=True):
-            fields_: dict[str, str | bytes] = {"event": orjson.dumps(event)}
+        blobs = encoded if encoded is not None else [orjson.dumps(e) for e in events]
+        for blob, stream in zip(blobs, targets, strict=True):
+            fields_: dict[str, str | bytes] = {"event": blob}
             if extra:
                 fields_.update(extra)
             pipe.xadd(stream, fields_)  # type: ignore[arg-type]
