@@ -19,7 +19,6 @@ which reports every other kind of malformed JSON.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import orjson
 
