@@ -6,6 +6,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from api.auth import authenticate, current_key, service, tenant_for
+from api.bodies import read_body
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema
 from collector import ingest
@@ -95,7 +96,7 @@ def post_events() -> Response:
     key.require("ingest")
     received_at = now_utc()
     submission = ingest.decode(
-        request.get_data(cache=False),
+        read_body(ingest.max_body_bytes(svc.settings)),
         request.content_type,
         request.headers,
         svc.settings,

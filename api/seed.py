@@ -19,7 +19,7 @@ from api.schemas import (
 from collector import seed
 from collector.errors import PayloadTooLarge
 from collector.events import normalized_input
-from collector.ingest import check_stored_size
+from collector.ingest import encode_within_limit
 from collector.query import Filters
 from collector.timefmt import now_utc
 
@@ -103,7 +103,7 @@ def post_event() -> Response:
         return json_response({"error": "Invalid event", "message": seed.flatten(exc.messages)}, 400)
     key.require("ingest", normalized["tenant"])
     try:
-        encoded, _ = check_stored_size([normalized, fields], service().settings)
+        encoded, _ = encode_within_limit([normalized, fields], service().settings)
     except PayloadTooLarge as exc:
         return json_response({"error": "Event too large", "message": exc.detail}, 413)
     [event_id] = service().submit([normalized], received_at, seed=fields, encoded=[encoded])

@@ -24,8 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the API and N stream workers in one process")
     run.add_argument(
         "--host",
-        help="address to listen on (default: 127.0.0.1 on the embedded "
-        "store, 0.0.0.0 with REDIS_URL)",
+        help="address to listen on (default: 127.0.0.1, this machine only; "
+        "0.0.0.0 for every interface)",
     )
     run.add_argument("--port", type=int, help="port (default: $PORT or 8000)")
     run.add_argument(

@@ -13,9 +13,8 @@ import socket
 import threading
 from types import FrameType
 
-from werkzeug.serving import make_server
-
 from api import create_app
+from cli.devserver import make_dev_server
 from collector.connection import connect, embedded, redacted
 from collector.errors import ConfigError
 from collector.settings import Settings
@@ -37,12 +36,11 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         client = embedded()
         store_text = "the embedded in-memory store (nothing is kept; set REDIS_URL for Redis)"
         settings = settings.with_(auth=False)
-        host = host or "127.0.0.1"
-    host = host or "0.0.0.0"
+    host = host or "127.0.0.1"  # loopback unless told otherwise: --host 0.0.0.0 to expose it
     port = settings.port if port is None else port
 
     app = create_app(settings, client)
-    server = make_server(host, port, app, threaded=True)
+    server = make_dev_server(host, port, app)
     base = f"{socket.gethostname()}-{os.getpid()}"
     consumers = [StreamWorker(client, settings, name=f"{base}-{i}") for i in range(workers)]
     threads = [threading.Thread(target=w.run, name=w.name, daemon=True) for w in consumers]

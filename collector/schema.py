@@ -202,16 +202,17 @@ class LeanNested(fields.Nested):
 
 
 def _depth(value: Any, level: int) -> int:
-    """Depth of nested objects/arrays, ``value`` itself counted as ``level``."""
+    """Depth of nested objects/arrays, ``value`` itself counted as ``level``.
+
+    A loop with its own stack, not recursion: however deep the value, this answers.
+    """
     deepest = level
-    if isinstance(value, dict):
-        for item in value.values():
-            if isinstance(item, dict | list):
-                deepest = max(deepest, _depth(item, level + 1))
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                deepest = max(deepest, _depth(item, level + 1))
+    stack = [(value, level)]
+    while stack:
+        item, at = stack.pop()
+        deepest = max(deepest, at)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, at + 1) for child in children if isinstance(child, dict | list))
     return deepest
 
 
