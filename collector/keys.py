@@ -18,6 +18,7 @@ Layout (prefix ``audit``):
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
 - ``audit:apikey:<sha256 of the secret>``: the key's name, for lookup by secret
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
+- ``audit:secret:<name>``: a deployment's secrets, made once (``cursor``: signs cursors)
 """
 
 from __future__ import annotations
@@ -98,3 +99,6 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    def secret(self, name: str) -> str:
+        return f"{self.prefix}:secret:{name}"
