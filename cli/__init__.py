@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
     revoke.add_argument("name")
+
+    acl = sub.add_parser("acl", help="Redis ACL users for direct producers (least privilege)")
+    acl_sub = acl.add_subparsers(dest="acl_command", required=True, metavar="ACCOUNT")
+    for account, what in (
+        ("stream-producer", "XADD to the direct-producer ingest streams, nothing else"),
+        ("rq-producer", "enqueue on the RQ audit queue, nothing else"),
+    ):
+        user = acl_sub.add_parser(account, help=f"print the ACL SETUSER line: {what}")
+        user.add_argument("name", help="the Redis user name")
+        user.add_argument("--password", help="its password (default: a new random one)")
+        user.add_argument("--apply", action="store_true", help="run it on REDIS_URL")
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The subcommands other than ``run``: worker, emit, events, status, keys."""
+"""The subcommands other than ``run``: worker, emit, events, status, keys, acl."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from typing import Any
 
 import orjson
 
+from collector import acl
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
 from collector.connection import connect, redacted
 from collector.errors import BadRequest, ConfigError
+from collector.keys import Keys
 from collector.query import parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
@@ -33,6 +35,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "events": events,
         "status": status,
         "keys": keys,
+        "acl": acl_user,
     }[args.command]
     return handler(args, settings)
 
@@ -203,4 +206,22 @@ def keys(args: argparse.Namespace, settings: Settings) -> int:
     else:
         api_keys.revoke(args.name)
         print(f"revoked key {args.name!r}")
+    return 0
+
+
+def acl_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Print (and with --apply, run) the ACL SETUSER line of a producer account."""
+    if not acl.is_valid_user_name(args.name):
+        raise ConfigError(f"user name must be {acl.USER_NAME_RULE}, got {args.name!r}")
+    password = args.password or acl.new_password()
+    if args.acl_command == "stream-producer":
+        rules = acl.stream_producer_rules(Keys(settings.prefix, settings.partitions), password)
+    else:
+        rules = acl.rq_producer_rules(password)
+    if args.apply:
+        acl.apply(connect(settings.redis_url), args.name, rules)
+        print(
+            f"applied to {redacted(settings.redis_url)}; the password is after '>'", file=sys.stderr
+        )
+    print(acl.setuser_line(args.name, rules))
     return 0
