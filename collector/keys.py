@@ -3,6 +3,9 @@
 Layout (prefix ``audit``):
 
 - ``audit:ingest`` or ``audit:ingest:{k}``: the ingest stream(s), consumer group ``audit-workers``
+- ``{audit:ingest}:delivered`` / ``audit:ingest:{k}:delivered``, and ``...:deleted``: per
+  ingest stream (in its slot), entries delivered to the group, and entries a producer
+  deleted before delivery (``collector.stream_watch``)
 - ``audit:dead``: the dead-letter stream; ``{audit:dead}:seen:<source>/<id>``: a day-long
   marker per dead-lettered entry, so a redelivered entry is not dead-lettered twice
 - ``audit:t:{<tenant>}:*``: one tenant's store; the hash tag puts all of it in one
@@ -48,6 +51,20 @@ class Keys:
     def ingest_stream(self, partition: int) -> str:
         """The stream of one partition (0 when there is one stream)."""
         return self.ingest_streams()[partition]
+
+    def stream_delivered(self, stream: str) -> str:
+        """Entries of ``stream`` delivered to the group (or found deleted before)."""
+        return f"{self._slot_of(stream)}:delivered"
+
+    def stream_deleted(self, stream: str) -> str:
+        """Entries of ``stream`` deleted before any worker stored them."""
+        return f"{self._slot_of(stream)}:deleted"
+
+    @staticmethod
+    def _slot_of(stream: str) -> str:
+        """A prefix hashing to ``stream``'s slot: the stream itself when it has a hash
+        tag, else the stream's name as the tag."""
+        return stream if "{" in stream else f"{{{stream}}}"
 
     @property
     def dead(self) -> str:
