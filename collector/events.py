@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
@@ -51,11 +51,26 @@ class PreparedEvent(NamedTuple):
         return orjson.loads(self.body + b"}")
 
 
-def validate(raw: Any) -> dict[str, Any]:
-    """Load ``raw`` with the v1 schema; raises marshmallow's ValidationError."""
+# How far ``occurred_at`` may be ahead of ``received_at`` (AUDIT_MAX_CLOCK_SKEW_S): an
+# event dated in the future would sort above every real one in "newest first" forever.
+DEFAULT_MAX_SKEW = timedelta(seconds=300)
+
+
+def validate(
+    raw: Any, received_at: datetime | None = None, max_skew: timedelta = DEFAULT_MAX_SKEW
+) -> dict[str, Any]:
+    """Load ``raw`` with the v1 schema, and ``occurred_at`` no more than ``max_skew`` after
+    ``received_at`` (when given); raises marshmallow's ValidationError."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["An event must be a JSON object."]})
-    return EVENT_SCHEMA.load(raw)
+    loaded: dict[str, Any] = EVENT_SCHEMA.load(raw)
+    occurred = loaded.get("occurred_at")
+    if received_at is not None and occurred is not None and occurred > received_at + max_skew:
+        seconds = int(max_skew.total_seconds())
+        raise ValidationError(
+            {"occurred_at": [f"Must be at most {seconds} s after the time it was received."]}
+        )
+    return loaded
 
 
 def stored_document(
@@ -87,6 +102,7 @@ def prepare(
     received_at: datetime,
     default_id: str | Callable[[], str] | None = None,
     extra: dict[str, Any] | None = None,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> PreparedEvent:
     """Validate ``raw`` and build what the store needs. Raises ValidationError.
 
@@ -95,7 +111,7 @@ def prepare(
     it from the delivery so that a redelivery is stored once. ``extra`` adds trusted,
     server-side fields (the seed's own fields).
     """
-    loaded = validate(raw)
+    loaded = validate(raw, received_at, max_skew)
     if callable(default_id):
         default_id = None if loaded.get("id") else default_id()
     doc, occurred = stored_document(loaded, received_at, default_id, extra)
@@ -126,7 +142,10 @@ def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def normalized_input(
-    raw: Any, received_at: datetime, default_tenant: str = "default"
+    raw: Any,
+    received_at: datetime,
+    default_tenant: str = "default",
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> dict[str, Any]:
     """The event as a producer would send it, with ``id``, ``tenant`` and ``occurred_at`` set.
 
@@ -135,7 +154,7 @@ def normalized_input(
     """
     if isinstance(raw, dict) and "tenant" not in raw:
         raw = {**raw, "tenant": default_tenant}
-    loaded = validate(raw)
+    loaded = validate(raw, received_at, max_skew)
     out = dict(raw)
     out["id"] = loaded.get("id") or uuid7()
     out["tenant"] = loaded["tenant"]

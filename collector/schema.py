@@ -22,6 +22,8 @@ SCHEMA_VERSION = 1
 OUTCOMES = ("success", "failure", "unknown")
 DATA_MAX_BYTES = 32 * 1024
 DATA_MAX_DEPTH = 10
+# actor.id and target.id: bounded, since each value names an index key in Redis.
+ID_MAX_CHARS = 256
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9._\-]{1,64}")
@@ -265,7 +267,7 @@ class ActorSchema(LeanSchema):
     class Meta:
         unknown = RAISE
 
-    id = Text(required=True, metadata={"example": "alice"})
+    id = Text(required=True, max_len=ID_MAX_CHARS, metadata={"example": "alice"})
     type = Text(max_len=128, load_default="user", metadata={"example": "user"})
     name = Text(max_len=256)
     ip = IPAddress(metadata={"example": "203.0.113.7"})
@@ -278,7 +280,7 @@ class TargetSchema(LeanSchema):
     class Meta:
         unknown = RAISE
 
-    id = Text(required=True, metadata={"example": "invoice-42"})
+    id = Text(required=True, max_len=ID_MAX_CHARS, metadata={"example": "invoice-42"})
     type = Text(max_len=128, metadata={"example": "invoice"})
     name = Text(max_len=256)
 
