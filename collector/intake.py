@@ -7,17 +7,66 @@ always yields the same id, and the store keeps it once.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
 import orjson
 from marshmallow import ValidationError
 
-from collector import jsoncodec
+from collector import jsoncodec, jsonscan
 from collector.events import PreparedEvent, prepare, uuid7
-from collector.schema import SEED_FIELDS_SCHEMA
+from collector.schema import DATA_MAX_DEPTH, SEED_FIELDS_SCHEMA
 from collector.streams import DeadLetter, Entry
 from collector.timefmt import parse_rfc3339
+
+# A dead letter keeps at most this much of a payload over AUDIT_MAX_EVENT_BYTES.
+PREVIEW_BYTES = 4096
+# The deepest an event can nest and be valid: the event (1), data (2) and 9 more levels.
+MAX_EVENT_DEPTH = DATA_MAX_DEPTH + 1
+
+
+def kept_payload(payload: bytes, limit: int) -> tuple[bytes, dict[str, str]]:
+    """What a dead letter keeps of ``payload``: all of it up to ``limit`` bytes; past
+    that a 4 KiB preview, with the whole payload's size and SHA-256 as extra fields."""
+    if len(payload) <= limit:
+        return payload, {}
+    digest = hashlib.sha256(payload).hexdigest()
+    return payload[:PREVIEW_BYTES], {"size": str(len(payload)), "sha256": digest, "preview": "1"}
+
+
+def parse_event_json(raw: bytes, max_event_bytes: int) -> Any:
+    """The JSON of one delivered event, or :class:`Undecodable` with its true reason:
+    too large, not UTF-8, too deep (found before any parser runs), not JSON."""
+    if len(raw) > max_event_bytes:
+        raise Undecodable(f"too large: {len(raw)} bytes, over the limit of {max_event_bytes}")
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Undecodable(f"not UTF-8: invalid byte at position {exc.start}") from None
+    if jsonscan.could_be_deeper(raw, MAX_EVENT_DEPTH):
+        try:
+            jsonscan.depth(raw, MAX_EVENT_DEPTH)
+        except jsonscan.TooDeep:
+            raise Undecodable(f"too deep: nested more than {MAX_EVENT_DEPTH} levels") from None
+        except jsonscan.Unbalanced as exc:
+            raise Undecodable(f"not JSON: {exc}") from None
+    try:
+        return jsoncodec.loads(raw)
+    except jsoncodec.InexactNumber as exc:
+        raise Undecodable("invalid event", {"_schema": [str(exc)]}) from None
+    except jsoncodec.JSONError as exc:
+        raise Undecodable(f"not JSON: {exc}") from None
+
+
+class Undecodable(ValueError):
+    """A delivered payload that is not an event's JSON; ``reason`` says why."""
+
+    def __init__(self, reason: str, errors: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors
 
 
 def from_entry(
@@ -26,28 +75,19 @@ def from_entry(
     """Validate one stream entry."""
 
     def dead(reason: str, errors: Any = None) -> DeadLetter:
-        return DeadLetter(
-            entry.fields.get(b"event", b""),
-            reason,
-            errors,
-            entry.stream,
-            entry.id,
-            {"deliveries": str(entry.deliveries)},
-        )
+        payload, extra = kept_payload(entry.fields.get(b"event", b""), max_event_bytes)
+        extra["deliveries"] = str(entry.deliveries)
+        return DeadLetter(payload, reason, errors, entry.stream, entry.id, extra)
 
     if entry.deliveries > max_deliveries:
         return dead("delivery limit")
     raw = entry.fields.get(b"event")
     if raw is None:
         return dead('entry has no "event" field')
-    if len(raw) > max_event_bytes:
-        return dead(f"event is {len(raw)} bytes, over the limit of {max_event_bytes}")
     try:
-        data = jsoncodec.loads(raw)
-    except jsoncodec.InexactNumber as exc:
-        return dead("invalid event", {"_schema": [str(exc)]})
-    except jsoncodec.JSONError as exc:
-        return dead(f"not valid JSON: {exc}")
+        data = parse_event_json(raw, max_event_bytes)
+    except Undecodable as exc:
+        return dead(exc.reason, exc.errors)
     received = now
     stamp = entry.fields.get(b"received_at")
     if stamp:
@@ -81,20 +121,22 @@ def from_job_item(
     source_id = f"{job_id}/{index}"
     try:
         payload = orjson.dumps(item)
-    except TypeError as exc:
-        return DeadLetter(
-            repr(item).encode()[:max_event_bytes],
-            f"not JSON-serializable: {exc}",
-            None,
-            "rq",
-            source_id,
-        )
+    except TypeError as exc:  # a type JSON has no word for, or nested past orjson's limit
+        kept, extra = kept_payload(repr(item).encode(), max_event_bytes)
+        reason = "too deep" if "recursion" in str(exc).lower() else "not JSON"
+        return DeadLetter(kept, f"{reason}: {exc}", None, "rq", source_id, extra)
 
     def dead(reason: str, errors: Any = None) -> DeadLetter:
-        return DeadLetter(payload, reason, errors, "rq", source_id)
+        kept, extra = kept_payload(payload, max_event_bytes)
+        return DeadLetter(kept, reason, errors, "rq", source_id, extra)
 
     if len(payload) > max_event_bytes:
-        return dead(f"event is {len(payload)} bytes, over the limit of {max_event_bytes}")
+        return dead(f"too large: {len(payload)} bytes, over the limit of {max_event_bytes}")
+    if jsonscan.could_be_deeper(payload, MAX_EVENT_DEPTH):
+        try:
+            jsonscan.depth(payload, MAX_EVENT_DEPTH)
+        except jsonscan.ShapeError:
+            return dead(f"too deep: nested more than {MAX_EVENT_DEPTH} levels")
     try:
         return prepare(item, now, uuid7(created_ms, f"rq/{source_id}".encode()))
     except ValidationError as exc:
