@@ -26,6 +26,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from collector.client import RQ_FUNCTION
+from collector.intake import kept_payload
 from collector.keys import Keys
 from collector.settings import Settings
 from collector.streams import DeadLetter, IngestStreams
@@ -67,10 +68,8 @@ class AllowList:
         except zlib.error:
             payload = raw
         settings = self.audit_settings
-        limit = settings.max_event_bytes
-        letter = DeadLetter(
-            payload[:limit], reason, None, "rq", job.id, {"size": str(len(payload))}
-        )
+        kept, extra = kept_payload(payload, settings.max_event_bytes)
+        letter = DeadLetter(kept, reason, None, "rq", job.id, extra)
         streams = IngestStreams(connection, Keys(settings.prefix, settings.partitions))
         pipe = connection.pipeline(transaction=False)
         streams.queue_dead_letters(pipe, [letter])
