@@ -41,6 +41,9 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 # Members one script call examines at most, so a sparse filter never blocks Redis long.
 SCAN_BUDGET = 20_000
+# Bytes of events one page holds at most (past the first event): a page of large events
+# stops early and hands a next_cursor, so neither Redis nor the API builds a huge reply.
+PAGE_BYTES = 4 * 1024 * 1024
 
 
 class ListQuerySchema(Schema):
@@ -185,17 +188,21 @@ class Query:
         keys = [self.keys.events(filters.tenant), *self.index_keys(filters)]
         members: list[str] = []
         docs: list[bytes] = []
+        size = 0
         want = limit + 1  # one more than asked, to know whether a next page exists
         while True:
             result = self._script(
-                keys=keys, args=[filters.order, lo, hi, want - len(members), SCAN_BUDGET]
+                keys=keys,
+                args=[filters.order, lo, hi, want - len(members), SCAN_BUDGET, PAGE_BYTES - size],
             )
             done, last, rest = int(result[0]), result[1], result[2:]
             for member, doc in zip(rest[::2], rest[1::2], strict=True):
                 if doc:  # an index entry whose event is gone (mid-purge) is skipped
                     members.append(member.decode())
                     docs.append(doc)
-            if done or len(members) >= want:
+                    size += len(doc)
+            full = done == 2 or size >= PAGE_BYTES  # by bytes: the page ends here
+            if full or done or len(members) >= want:
                 break
             if filters.order == "asc":
                 lo = "(" + last.decode()
@@ -203,6 +210,8 @@ class Query:
                 hi = "(" + last.decode()
         if len(docs) > limit:
             return Page(docs[:limit], encode_cursor(self.cursors, filters, members[limit - 1]))
+        if full and members:
+            return Page(docs, encode_cursor(self.cursors, filters, members[-1]))
         return Page(docs, None)
 
     def iterate(self, filters: Filters, page_size: int = 500) -> Iterator[dict[str, Any]]:
