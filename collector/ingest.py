@@ -81,18 +81,23 @@ def _event_too_large(size: int, limit: int, index: int | None) -> PayloadTooLarg
 def _split(body: bytes, settings: Settings) -> tuple[list[bytes] | None, AuditError | None]:
     """The body's items (None: not an array), and a shape error to report after the
     content type (400 not JSON, 422 too deep). Raises the 413s: too many events, one
-    too large. Nothing is parsed whole, and nothing recursive runs on deep input.
+    too large. Nothing is parsed whole, and nothing recursive runs on deep input: depth
+    is checked on each item (at most AUDIT_MAX_EVENT_BYTES, so the check's own copies
+    stay small), and an array nested past orjson's limit is refused by orjson unbuilt.
     """
     limit = settings.max_event_bytes
     first = body.lstrip(b" \t\r\n")[:1]
     if first != b"[" and len(body) > limit:
         raise _event_too_large(len(body), limit, None)  # one event: refused unparsed
+    where: int | None = None
     try:
-        if jsonscan.could_be_deeper(body, MAX_BODY_DEPTH):
-            jsonscan.depth(body, MAX_BODY_DEPTH)
         if first != b"[":
+            _check_depth(body, MAX_BODY_DEPTH - 1)
             return None, None
-        return jsonscan.array_items(body, settings.max_batch, limit), None
+        items = jsonscan.array_items(body, settings.max_batch, limit)
+        for where, item in enumerate(items):
+            _check_depth(item, MAX_BODY_DEPTH - 1)
+        return items, None
     except jsonscan.TooManyItems:
         raise PayloadTooLarge(
             f"Batch of more than {settings.max_batch} events is over the limit (AUDIT_MAX_BATCH)."
@@ -100,11 +105,17 @@ def _split(body: bytes, settings: Settings) -> tuple[list[bytes] | None, AuditEr
     except jsonscan.ItemTooLarge as exc:
         raise _event_too_large(limit + 1, limit, exc.index) from None
     except jsonscan.TooDeep:
-        message = f"JSON nested more than {MAX_BODY_DEPTH} levels deep."
-        too_deep = f"data must be at most {DATA_MAX_DEPTH} levels deep."
-        return None, InvalidEvent(message, errors={"_schema": [too_deep]})
+        errors: dict[str, Any] = {"data": [f"Must be at most {DATA_MAX_DEPTH} levels deep."]}
+        if where is not None:
+            errors = {str(where): errors}
+        return None, InvalidEvent("JSON nested deeper than any valid event.", errors=errors)
     except jsonscan.Unbalanced as exc:
         return None, BadRequest(f"Malformed JSON: {exc}.")
+
+
+def _check_depth(raw: bytes, limit: int) -> None:
+    if jsonscan.could_be_deeper(raw, limit):
+        jsonscan.depth(raw, limit)
 
 
 def encode_within_limit(events: list[dict[str, Any]], settings: Settings) -> list[bytes]:

@@ -30,6 +30,8 @@ _WHITESPACE = b" \t\r\n"
 _FIRST_WINDOW = 4096
 # orjson's words for "a complete value, then something else" (pinned by a test).
 _AFTER_VALUE = "unexpected content after document"
+_TOO_DEEP = "depth limit exceeded"
+_ORJSON_DEPTH = 1024  # orjson refuses deeper input (without building it)
 
 
 class ShapeError(ValueError):
@@ -141,6 +143,8 @@ def _value_size(view: memoryview, start: int, most: int) -> int | None:
         try:
             orjson.loads(chunk)
         except orjson.JSONDecodeError as exc:
+            if str(exc).startswith(_TOO_DEEP):
+                raise TooDeep(_ORJSON_DEPTH) from None
             if str(exc).startswith(_AFTER_VALUE):  # a whole value, then more: its end
                 size = _bytes_in(chunk, exc.pos)  # orjson counts characters, not bytes
                 return size if size <= most else None

@@ -86,3 +86,9 @@ def test_a_malformed_array_is_refused(raw: bytes) -> None:
 def test_a_malformed_item_is_refused_with_the_parsers_words() -> None:
     with pytest.raises(Unbalanced, match="invalid literal"):
         array_items(b'[{"a":1},{"a":tru}]', 1000, 100)
+
+
+def test_an_item_nested_past_orjsons_limit_is_too_deep_not_malformed() -> None:
+    raw = b"[" + b"[" * 3000 + b"]" * 3000 + b"]"
+    with pytest.raises(TooDeep):
+        array_items(raw, 1000, 65536)
