@@ -11,6 +11,7 @@ RSS before the request, and that growth as a multiple of the body.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -59,10 +60,8 @@ def send(port: int, head: bytes, body: bytes, chunked: bool = False) -> int:
                 sock.sendall(b"0\r\n\r\n")
         else:
             sock.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body))
-            try:
+            with contextlib.suppress(OSError):  # answered (413) and closed before the body
                 sock.sendall(body)
-            except OSError:
-                pass  # answered (413) and closed before the body was sent
         answer = b""
         while b"\r\n" not in answer:
             data = sock.recv(4096)

@@ -95,8 +95,8 @@ def _split(body: bytes, settings: Settings) -> tuple[list[bytes] | None, AuditEr
             _check_depth(body, MAX_BODY_DEPTH - 1)
             return None, None
         items = jsonscan.array_items(body, settings.max_batch, limit)
-        for where, item in enumerate(items):
-            _check_depth(item, MAX_BODY_DEPTH - 1)
+        for where in range(len(items)):  # where: named in the error
+            _check_depth(items[where], MAX_BODY_DEPTH - 1)
         return items, None
     except jsonscan.TooManyItems:
         raise PayloadTooLarge(
