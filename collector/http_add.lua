@@ -1,0 +1,53 @@
+-- Add HTTP-accepted events to one HTTP ingest stream, unless its backlog is over a limit.
+-- KEYS[1] the stream, KEYS[2] its counter of bytes ever added (same slot).
+-- ARGV[1] group, ARGV[2] most unconsumed entries, ARGV[3] most unconsumed bytes,
+-- ARGV[4] fields per entry (f), then for each entry its f field names and values.
+-- Returns {'ok', id1, id2, ...} or {'full', 'events'|'bytes', how many now}.
+--
+-- The check and the adds are one step, so concurrent requests cannot all pass the
+-- check and then overshoot together. Unconsumed bytes are estimated from the entries
+-- not yet acked (lag + pending) times the stream's mean entry size.
+local function field(list, name)
+  for i = 1, #list, 2 do
+    if list[i] == name then return list[i + 1] end
+  end
+  return nil
+end
+
+local group, max_events, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local per = tonumber(ARGV[4]) * 2
+local n = (#ARGV - 4) / per
+local incoming = 0
+for i = 5, #ARGV do incoming = incoming + #ARGV[i] end
+
+local unconsumed = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  unconsumed = redis.call('XLEN', KEYS[1])
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local lag = field(g, 'lag')
+    if field(g, 'name') == group and type(lag) == 'number' then
+      unconsumed = lag + field(g, 'pending')
+    end
+  end
+end
+if unconsumed + n > max_events and unconsumed > 0 then
+  return {'full', 'events', unconsumed}
+end
+local added_bytes = tonumber(redis.call('GET', KEYS[2]) or '0')
+local added = 0
+if unconsumed > 0 then
+  added = tonumber(field(redis.call('XINFO', 'STREAM', KEYS[1]), 'entries-added') or 0)
+end
+local held = 0
+if added > 0 then held = unconsumed * added_bytes / added end
+if held + incoming > max_bytes and unconsumed > 0 then
+  return {'full', 'bytes', math.floor(held)}
+end
+local out = {'ok'}
+for e = 0, n - 1 do
+  local fields = {}
+  for i = 1, per do fields[i] = ARGV[4 + e * per + i] end
+  out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(fields))
+end
+redis.call('INCRBY', KEYS[2], incoming)
+return out
