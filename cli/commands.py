@@ -176,7 +176,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             f"stream {stream}: {length} entries; group audit-workers: lag {info.get('lag')}, "
             f"pending {info.get('pending')}, consumers {info.get('consumers')}"
         )
-    print(f"dead letters ({svc.keys.dead}): {svc.streams.dead_count()}")
+    print(f"dead letters ({svc.key_names.dead}): {svc.streams.dead_count()}")
     print(f"backlog (lag + pending): {svc.streams.backlog()}")
     seen = svc.maintenance.workers()
     print(f"workers seen: {len(seen)} ({sum(1 for _, _, alive in seen if alive)} alive)")

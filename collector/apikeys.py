@@ -19,7 +19,7 @@ import orjson
 import redis
 
 from collector.errors import ConfigError, Forbidden, Unauthorized
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.schema import is_valid_tenant
 from collector.timefmt import format_utc, now_utc
 
@@ -90,11 +90,11 @@ class ApiKeys:
     def __init__(
         self,
         redis_client: redis.Redis,
-        keys: Keys,
+        key_names: KeyNames,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self.clock = clock  # seconds; tests replace it to expire the cache without sleeping
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
@@ -116,23 +116,23 @@ class ApiKeys:
             "tenants": list(tenants),
             "created_at": format_utc(now_utc()),
         }
-        if not self.redis.hsetnx(self.keys.api_keys, name, orjson.dumps(record)):
+        if not self.redis.hsetnx(self.key_names.api_keys, name, orjson.dumps(record)):
             raise ConfigError(f"a key named {name!r} exists; revoke it first")
-        self.redis.set(self.keys.api_key_digest(record["digest"]), name)
+        self.redis.set(self.key_names.api_key_digest(record["digest"]), name)
         return secret
 
     def list(self) -> list[ApiKey]:
-        stored = self.redis.hgetall(self.keys.api_keys)
+        stored = self.redis.hgetall(self.key_names.api_keys)
         return [ApiKey.from_record(n, raw) for n, raw in sorted(stored.items())]
 
     def revoke(self, name: str) -> None:
-        raw = self.redis.hget(self.keys.api_keys, name)
+        raw = self.redis.hget(self.key_names.api_keys, name)
         if raw is None:
             raise ConfigError(f"no key named {name!r}")
         record = orjson.loads(raw)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(self.keys.api_key_digest(record["digest"]))
-        pipe.hdel(self.keys.api_keys, name)
+        pipe.delete(self.key_names.api_key_digest(record["digest"]))
+        pipe.hdel(self.key_names.api_keys, name)
         pipe.execute()
         self.forget()
 
@@ -158,10 +158,10 @@ class ApiKeys:
             hit = self._cache.get(key_digest)
         if hit is not None and now - hit[0] < CACHE_TTL_S:
             return hit[1]
-        name = self.redis.get(self.keys.api_key_digest(key_digest))
+        name = self.redis.get(self.key_names.api_key_digest(key_digest))
         key = None
         if name is not None:
-            raw = self.redis.hget(self.keys.api_keys, name)
+            raw = self.redis.hget(self.key_names.api_keys, name)
             # the digest must still match: the name may have been revoked and reused
             if raw is not None and orjson.loads(raw)["digest"] == key_digest:
                 key = ApiKey.from_record(name, raw)

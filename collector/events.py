@@ -93,7 +93,7 @@ def prepare(
     ``default_id`` is the id used when the event has none (or a function making it,
     called only then); paths that may deliver the same input twice (stream, RQ) derive
     it from the delivery so that a redelivery is stored once. ``extra`` adds trusted,
-    server-side fields (the seed's own fields).
+    server-side fields (the legacy API's own fields).
     """
     loaded = validate(raw)
     if callable(default_id):

@@ -13,8 +13,7 @@ from typing import Any
 from rq import get_current_job
 
 from collector.events import PreparedEvent
-from collector.intake import from_job_item
-from collector.keys import Keys
+from collector.queue_input import from_job_item
 from collector.settings import Settings
 from collector.store import Store
 from collector.streams import DeadLetter, IngestStreams
@@ -29,7 +28,7 @@ def ingest(events: Any, settings: Settings | None = None) -> dict[str, int]:
     if job is None:
         raise RuntimeError("collector.jobs.ingest runs inside an RQ worker")
     settings = settings or Settings.from_env()
-    keys = Keys(settings.prefix, settings.partitions)
+    keys = settings.key_names
     items = events if isinstance(events, list) else [events]
     now = now_utc()
     # created_at, unlike enqueued_at, survives a retry: the derived ids stay the same

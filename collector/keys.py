@@ -31,7 +31,7 @@ INDEXED_FIELDS = ("service", "type", "actor_id", "outcome", "target_id")
 
 
 @dataclass(frozen=True)
-class Keys:
+class KeyNames:
     """Key names for one prefix and partition count."""
 
     prefix: str = "audit"

@@ -21,7 +21,7 @@ from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
 from collector.errors import BadRequest
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.schema import (
     EVENT_ID_RULE,
     NAME_PATTERN,
@@ -166,14 +166,14 @@ class Page:
 class Query:
     """Runs lists against the store's indexes."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self._script = redis_client.register_script(load_script("query.lua"))
 
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
-        k, tenant = self.keys, filters.tenant
+        k, tenant = self.key_names, filters.tenant
         sets = [k.field_index(tenant, f, v) for f, v in filters.index_fields()]
         return sets or [k.time_index(tenant)]
 
@@ -187,7 +187,7 @@ class Query:
                 lo = "(" + after
             else:
                 hi = "(" + after
-        keys = [self.keys.events(filters.tenant), *self.index_keys(filters)]
+        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters)]
         members: list[str] = []
         docs: list[bytes] = []
         want = limit + 1  # one more than asked, to know whether a next page exists

@@ -16,7 +16,6 @@ import redis
 
 from collector.apikeys import ApiKeys
 from collector.errors import Unavailable
-from collector.keys import Keys
 from collector.maintenance import Maintenance
 from collector.query import Query
 from collector.settings import Settings
@@ -33,12 +32,12 @@ class AuditService:
     def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
         self.redis = redis_client
         self.settings = settings
-        self.keys = Keys(settings.prefix, settings.partitions)
-        self.store = Store(redis_client, self.keys)
-        self.query = Query(redis_client, self.keys)
-        self.streams = IngestStreams(redis_client, self.keys)
-        self.api_keys = ApiKeys(redis_client, self.keys)
-        self.maintenance = Maintenance(redis_client, self.keys, settings)
+        self.key_names = settings.key_names
+        self.store = Store(redis_client, self.key_names)
+        self.query = Query(redis_client, self.key_names)
+        self.streams = IngestStreams(redis_client, self.key_names)
+        self.api_keys = ApiKeys(redis_client, self.key_names)
+        self.maintenance = Maintenance(redis_client, self.key_names, settings)
         self._backlog = (0.0, 0)
         self._groups_ready = False
         self._lock = threading.Lock()
@@ -61,7 +60,7 @@ class AuditService:
         self,
         events: list[dict[str, Any]],
         received_at: datetime,
-        seed: dict[str, Any] | None = None,
+        legacy: dict[str, Any] | None = None,
         encoded: list[bytes] | None = None,
     ) -> list[str]:
         """Hand validated events to the ingest stream; raises Unavailable (503) on overload.
@@ -81,8 +80,8 @@ class AuditService:
                     retry_after=5,
                 )
             extra: dict[str, str | bytes] = {"received_at": format_utc(received_at)}
-            if seed is not None:
-                extra["seed"] = orjson.dumps(seed)
+            if legacy is not None:
+                extra["legacy"] = orjson.dumps(legacy)
             self.streams.add(events, extra, encoded)
             # count what this process added since the last look, so the limit holds
             # between refreshes instead of letting a second's worth through

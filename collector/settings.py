@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from collector.errors import ConfigError
+from collector.keys import KeyNames
 
 # Chosen by measurement (README, "Design"): one worker drains ~10k events/s, so a
 # backlog of 100k is ~10 s of work for one worker; past that, ingest should push back
@@ -92,6 +94,11 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (checked again)."""
         return replace(self, **changes)
+
+    @cached_property
+    def key_names(self) -> KeyNames:
+        """The names of every key these settings' prefix and partitions give."""
+        return KeyNames(self.prefix, self.partitions)
 
     @property
     def auth_required(self) -> bool:

@@ -16,7 +16,7 @@ import orjson
 import redis
 
 from collector.events import PreparedEvent, index_of
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.scripts import load_script
 from collector.timefmt import sort_key
 
@@ -32,9 +32,9 @@ class ScriptCall:
 class Store:
     """Events in Redis: write batches, read by id, purge by age."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self._store = redis_client.register_script(load_script("store.lua"))
         self._purge = redis_client.register_script(load_script("purge.lua"))
 
@@ -45,11 +45,11 @@ class Store:
         for event in events:
             call = calls.get(event.tenant)
             if call is None:
-                k = self.keys
+                k = self.key_names
                 call = calls[event.tenant] = ScriptCall(
                     [k.events(event.tenant), k.seq(event.tenant), k.time_index(event.tenant)], []
                 )
-            call.keys.extend(self.keys.field_indexes(event.tenant, event.indexed))
+            call.keys.extend(self.key_names.field_indexes(event.tenant, event.indexed))
             call.args.extend((event.id, event.member, event.body, len(event.indexed)))
         return calls
 
@@ -67,7 +67,7 @@ class Store:
             # reload on NOSCRIPT (a restarted or flushed Redis).
             pipe.evalsha(sha, len(call.keys), *call.keys, *call.args)
         if calls:
-            pipe.sadd(self.keys.tenants, *calls)
+            pipe.sadd(self.key_names.tenants, *calls)
         return list(calls)
 
     def load_scripts(self) -> None:
@@ -105,7 +105,7 @@ class Store:
     # -- reads ------------------------------------------------------------------------
     def get_raw(self, tenant: str, event_id: str) -> bytes | None:
         """The stored JSON of one event, as bytes, or None."""
-        return self.redis.hget(self.keys.events(tenant), event_id)  # type: ignore[return-value]
+        return self.redis.hget(self.key_names.events(tenant), event_id)  # type: ignore[return-value]
 
     def get(self, tenant: str, event_id: str) -> dict[str, Any] | None:
         """One stored event, or None."""
@@ -114,11 +114,11 @@ class Store:
 
     def count(self, tenant: str) -> int:
         """How many events the tenant has stored."""
-        return int(self.redis.hlen(self.keys.events(tenant)))
+        return int(self.redis.hlen(self.key_names.events(tenant)))
 
     def tenants(self) -> list[str]:
         """Every tenant that has stored an event."""
-        return sorted(t.decode() for t in self.redis.smembers(self.keys.tenants))  # type: ignore[union-attr]
+        return sorted(t.decode() for t in self.redis.smembers(self.key_names.tenants))  # type: ignore[union-attr]
 
     # -- retention --------------------------------------------------------------------
     def purge_before(self, tenant: str, cutoff: datetime, chunk: int = 500) -> int:
@@ -129,22 +129,22 @@ class Store:
             members = cast(
                 list[bytes],
                 self.redis.zrangebylex(
-                    self.keys.time_index(tenant), "-", upper, start=0, num=chunk
+                    self.key_names.time_index(tenant), "-", upper, start=0, num=chunk
                 ),
             )
             if not members:
                 return removed
             docs: list[bytes | None] = self.redis.hmget(  # type: ignore[assignment]
-                self.keys.events(tenant), [m.decode().split("|", 1)[1] for m in members]
+                self.key_names.events(tenant), [m.decode().split("|", 1)[1] for m in members]
             )
             call = self.purge_call(tenant, members, docs)
             removed += int(self._purge(keys=call.keys, args=call.args))
 
     def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
         """The purge-script call removing these index members and their events."""
-        call = ScriptCall([self.keys.events(tenant), self.keys.time_index(tenant)], [])
+        call = ScriptCall([self.key_names.events(tenant), self.key_names.time_index(tenant)], [])
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(raw)) if raw else ()
-            call.keys.extend(self.keys.field_index(tenant, f, v) for f, v in index)
+            call.keys.extend(self.key_names.field_index(tenant, f, v) for f, v in index)
             call.args.extend((member.decode().split("|", 1)[1], member, len(index)))
         return call

@@ -1,8 +1,8 @@
 """The ingest streams, their consumer group and the dead-letter stream.
 
 Entry format (the stream protocol): field ``event``, the event as JSON; the API
-also sets ``received_at`` (RFC 3339) and, for the seed's routes, ``seed`` (JSON of
-the seed's own fields). Nothing but ``event`` is required of a producer.
+also sets ``received_at`` (RFC 3339) and, for the legacy routes, ``legacy`` (JSON of
+the old API's own fields; ``seed``, its former name, is still read). Nothing but ``event`` is required of a producer.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, cast
 import orjson
 import redis
 
-from collector.keys import GROUP, Keys
+from collector.keys import GROUP, KeyNames
 from collector.scripts import load_script
 from collector.timefmt import format_utc, now_utc
 
@@ -64,10 +64,10 @@ def _text(value: bytes | str) -> str:
 class IngestStreams:
     """Produce to, consume from and inspect the ingest streams."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
-        self.keys = keys
-        self.streams = keys.ingest_streams()
+        self.key_names = key_names
+        self.streams = key_names.ingest_streams()
         self._dead_letter = redis_client.register_script(load_script("deadletter.lua"))
 
     # -- producing --------------------------------------------------------------------
@@ -185,7 +185,10 @@ class IngestStreams:
     def queue_dead_letters(self, pipe: Any, letters: Iterable[DeadLetter]) -> None:
         """Add each letter once per source entry (a redelivery adds nothing)."""
         for letter in letters:
-            keys = [self.keys.dead, self.keys.dead_marker(letter.source, letter.source_id)]
+            keys = [
+                self.key_names.dead,
+                self.key_names.dead_marker(letter.source, letter.source_id),
+            ]
             args: list[Any] = [DEAD_MARKER_TTL_S]
             for name, value in letter.fields().items():
                 args += (name, value)
@@ -255,7 +258,7 @@ class IngestStreams:
         return forgotten
 
     def dead_count(self) -> int:
-        return int(self.redis.xlen(self.keys.dead))
+        return int(self.redis.xlen(self.key_names.dead))
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:

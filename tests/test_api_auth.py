@@ -87,8 +87,8 @@ def test_a_key_without_the_scope_is_403(client, keys, stored):
     assert_403(client.post("/v1/events", json=event(), headers=keys["read_acme"]))
     assert_403(client.get("/v1/events", headers=keys["ingest_acme"]))
     assert_403(client.get("/v1/events/a1", headers=keys["ingest_acme"]))
-    seed_post = {"X-Client-ID": "c", **keys["read_acme"]}
-    assert_403(client.post("/event", json={"event_type": "a"}, headers=seed_post))
+    legacy_post = {"X-Client-ID": "c", **keys["read_acme"]}
+    assert_403(client.post("/event", json={"event_type": "a"}, headers=legacy_post))
 
 
 def test_admin_has_every_scope(client, keys, stored):
@@ -116,7 +116,7 @@ def test_a_key_with_several_tenants_names_one(client, keys, stored):
     assert client.get("/v1/events/a1?tenant=acme", headers=two).status_code == 200
 
 
-def test_seed_reads_are_scoped_to_the_key(client, keys, stored):
+def test_legacy_reads_are_scoped_to_the_key(client, keys, stored):
     headers = {"X-Client-ID": "c", **keys["read_acme"]}
     assert [e["event_id"] for e in client.get("/events", headers=headers).get_json()] == ["a1"]
     assert client.get("/event/a1", headers=headers).status_code == 200
@@ -132,11 +132,13 @@ def test_an_ingest_key_writes_only_into_its_tenants(client, keys, service, drain
     assert_403(client.post("/v1/events", json=event(id="n3", tenant="globex"), headers=ingest))
     mixed = [event(id="n4", tenant="acme"), event(id="n5", tenant="globex")]
     assert_403(client.post("/v1/events", json=mixed, headers=ingest))
-    seed = client.post("/event", json={"event_type": "old"}, headers={"X-Client-ID": "c", **ingest})
-    assert seed.status_code == 201
+    legacy = client.post(
+        "/event", json={"event_type": "old"}, headers={"X-Client-ID": "c", **ingest}
+    )
+    assert legacy.status_code == 201
     drain()
     assert service.store.get("acme", "n1") is not None  # no tenant: the key's one tenant
-    assert service.store.get("acme", seed.get_json()["event_id"]) is not None
+    assert service.store.get("acme", legacy.get_json()["event_id"]) is not None
     assert service.store.count("acme") == 3
     assert service.store.count("globex") == 0
 

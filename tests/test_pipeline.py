@@ -7,7 +7,7 @@ import pytest
 from helpers import event
 
 from collector.client import Producer
-from collector.keys import Keys
+from collector.keys import KeyNames
 
 
 def test_stream_entry_is_stored_and_readable(service, drain):
@@ -22,14 +22,14 @@ def test_stream_entry_is_stored_and_readable(service, drain):
 
 def test_poison_entries_go_to_dead_letters_and_the_rest_flows(service, drain):
     r = service.redis
-    stream = Keys().ingest_stream(0)
+    stream = KeyNames().ingest_stream(0)
     r.xadd(stream, {"event": "{not json"})
     r.xadd(stream, {"event": orjson.dumps({"type": "x"})})
     r.xadd(stream, {"other": "field"})
     r.xadd(stream, {"event": orjson.dumps(event(id="good"))})
     stats = drain()
     assert stats == {"stored": 1, "duplicates": 0, "dead": 3, "batches": stats["batches"]}
-    dead = r.xrange(service.keys.dead)
+    dead = r.xrange(service.key_names.dead)
     reasons = [fields[b"reason"].decode() for _, fields in dead]
     assert reasons[0].startswith("not valid JSON")
     assert reasons[1] == "invalid event"
@@ -55,7 +55,7 @@ def test_entry_without_id_is_stored_once_when_redelivered(service, drain):
     streams.ensure_groups()
     Producer(redis=service.redis, settings=service.settings).xadd(event())
     # a consumer reads and stores but "dies" before the ack: simulate with a manual store
-    from collector.intake import from_entry
+    from collector.queue_input import from_entry
     from collector.timefmt import now_utc
 
     [entry] = streams.read("doomed", 10, 0)
@@ -89,7 +89,7 @@ def test_delivery_limit_sends_entry_to_dead_letters(service, drain):
         streams.claim(f"c{i + 1}", 0)  # each claim is one more delivery
     stats = drain(claim_idle_ms=0)
     assert stats["dead"] == 1
-    [(_, fields)] = service.redis.xrange(service.keys.dead)
+    [(_, fields)] = service.redis.xrange(service.key_names.dead)
     assert fields[b"reason"] == b"delivery limit"
     assert service.store.get("default", "stuck") is None
 
@@ -122,7 +122,7 @@ def test_partitions_spread_by_tenant_and_all_are_consumed(redis_client, partitio
 
 def test_a_redelivered_poison_entry_is_dead_lettered_once(service, drain):
     """The worker died after dead-lettering but before acking: no second dead letter."""
-    from collector.intake import from_entry
+    from collector.queue_input import from_entry
     from collector.timefmt import now_utc
 
     streams = service.streams
@@ -133,7 +133,7 @@ def test_a_redelivered_poison_entry_is_dead_lettered_once(service, drain):
     streams.queue_dead_letters(pipe, [from_entry(entry, now_utc(), 5, 65536)])
     pipe.execute()  # ... and the process dies here, before XACK
     assert drain(claim_idle_ms=0)["dead"] == 1  # settled (acked) by the next worker
-    assert service.redis.xlen(service.keys.dead) == 1
+    assert service.redis.xlen(service.key_names.dead) == 1
     assert service.streams.backlog() == 0
 
 
@@ -151,4 +151,4 @@ def test_storing_survives_redis_losing_its_scripts(service, drain):
     assert stats["stored"] == 1 and stats["dead"] == 1
     service.redis.script_flush()
     assert service.store.store([prepare(event(id="direct"), now_utc())]) == [3]
-    assert service.redis.xlen(service.keys.dead) == 1
+    assert service.redis.xlen(service.key_names.dead) == 1

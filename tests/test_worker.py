@@ -156,7 +156,7 @@ def test_a_failing_store_keeps_entries_pending_then_dead_letters_them(service):
     for _ in range(service.settings.max_deliveries):
         worker.claim_idle(0)
     assert service.streams.backlog() == 0
-    [(_, fields)] = service.redis.xrange(service.keys.dead)
+    [(_, fields)] = service.redis.xrange(service.key_names.dead)
     assert fields[b"reason"] == b"delivery limit"
     assert service.store.get("default", "unlucky") is None
 

@@ -20,8 +20,7 @@ from typing import Any
 import redis
 
 from collector.events import PreparedEvent
-from collector.intake import from_entry
-from collector.keys import Keys
+from collector.queue_input import from_entry
 from collector.maintenance import Maintenance
 from collector.settings import Settings
 from collector.store import Store
@@ -60,7 +59,7 @@ class StreamWorker:
         self.name = name or default_name()
         self.batch_size = batch_size
         self.block_ms = block_ms
-        keys = Keys(settings.prefix, settings.partitions)
+        keys = settings.key_names
         self.streams = IngestStreams(redis_client, keys)
         self.store = Store(redis_client, keys)
         self.maintenance = Maintenance(redis_client, keys, settings)

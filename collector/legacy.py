@@ -3,15 +3,15 @@
 In: ``event_type`` is ``type``, ``X-Client-ID`` is ``service``, ``user_id`` is the actor
 (a ``service`` actor named by the client id when absent), ``status`` sets ``outcome``
 (below 400 success, 400 and up failure), an object ``entity_json`` is ``data``.
-The body's fields must have the seed's documented types (``user_id`` and
+The body's fields must have the old API's documented types (``user_id`` and
 ``request_method`` strings, ``status`` an integer, ``entity_json`` an object, any of
 them null), else ``400 {"error": "Invalid JSON provided.", "message": ...}``. The
-seed's own values are kept verbatim in the stored event's ``seed`` object, so an
+old API's own values are kept verbatim in the stored event's ``legacy`` object, so an
 event posted the old way reads back exactly (absent fields read back null).
 
 Out: ``event_id`` is ``id``, ``created_at`` is ``occurred_at``, ``client_id`` is
 ``service``, ``entity_json`` is ``data``; ``user_id``, ``request_method`` and ``status``
-come from ``seed``, so they are null for events recorded through v1.
+come from ``legacy``, so they are null for events recorded through v1.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collector.schema import NAME_PATTERN, Text, is_valid_event_id
 MAX_LIST = 1000
 
 
-class SeedError(Exception):
-    """A request the seed answered with ``400 {"error": ...}``."""
+class LegacyError(Exception):
+    """A request the old API answered with ``400 {"error": ...}``."""
 
     def __init__(self, error: str, message: str | None = None) -> None:
         super().__init__(error)
@@ -41,11 +41,11 @@ def _outcome(status: int | None) -> str:
     return "success" if status is None or status < 400 else "failure"
 
 
-class SeedPostSchema(Schema):
-    """The seed's ``POST /event`` body: validates it and documents it (unknown fields ignored).
+class LegacyPostSchema(Schema):
+    """The old API's ``POST /event`` body: validates it and documents it (unknown fields ignored).
 
-    Lengths match :class:`collector.schema.SeedFieldsSchema`, which the worker applies
-    to the stored ``seed`` object, so nothing accepted here is refused there.
+    Lengths match :class:`collector.schema.LegacyFieldsSchema`, which the worker applies
+    to the stored ``legacy`` object, so nothing accepted here is refused there.
     """
 
     class Meta:
@@ -63,45 +63,45 @@ class SeedPostSchema(Schema):
     entity_json = fields.Dict(allow_none=True, metadata={"example": {"invoice": 7}})
 
 
-SEED_POST_SCHEMA = SeedPostSchema()
+LEGACY_POST_SCHEMA = LegacyPostSchema()
 
 
 def _check_types(payload: dict[str, Any]) -> None:
-    """The seed's documented types (any field may be null), else ``Invalid JSON provided.``."""
+    """The old API's documented types (any field may be null), else ``Invalid JSON provided.``."""
     if isinstance(payload.get("status"), bool):  # JSON true is no status code
-        raise SeedError("Invalid JSON provided.", "status: Not a valid integer.")
+        raise LegacyError("Invalid JSON provided.", "status: Not a valid integer.")
     try:
-        SEED_POST_SCHEMA.load(payload)
+        LEGACY_POST_SCHEMA.load(payload)
     except ValidationError as exc:
         name, messages = next(iter(exc.messages.items()))  # type: ignore[union-attr]
-        raise SeedError("Invalid JSON provided.", f"{name}: {' '.join(messages)}") from None
+        raise LegacyError("Invalid JSON provided.", f"{name}: {' '.join(messages)}") from None
 
 
 def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The v1 event and the seed fields for ``POST /event``. Raises SeedError."""
+    """The v1 event and the legacy fields for ``POST /event``. Raises LegacyError."""
     if not client_id:
-        raise SeedError("Client ID is required")
+        raise LegacyError("Client ID is required")
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise SeedError("Invalid JSON provided.", str(exc).splitlines()[0]) from None
+        raise LegacyError("Invalid JSON provided.", str(exc).splitlines()[0]) from None
     if not isinstance(payload, dict):
-        raise SeedError("Invalid JSON provided.", "The body must be a JSON object.")
+        raise LegacyError("Invalid JSON provided.", "The body must be a JSON object.")
     event_type = payload.get("event_type")
     if event_type is None or event_type == "":
-        raise SeedError("event_type is required")
+        raise LegacyError("event_type is required")
     if not is_valid_event_id(event_type):
-        raise SeedError("Invalid event_type")
+        raise LegacyError("Invalid event_type")
     _check_types(payload)
     user_id = payload.get("user_id")
     entity = payload.get("entity_json")
-    seed = {
+    legacy = {
         "user_id": user_id,
         "request_method": payload.get("request_method"),
         "status": payload.get("status"),
     }
     if not isinstance(entity, dict):
-        seed["entity_json"] = entity  # not an object: kept here, data stays {}
+        legacy["entity_json"] = entity  # not an object: kept here, data stays {}
     actor = (
         {"id": str(user_id), "type": "user"}
         if user_id not in (None, "")
@@ -111,10 +111,10 @@ def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], di
         "type": event_type,
         "service": client_id,
         "actor": actor,
-        "outcome": _outcome(seed["status"]),
+        "outcome": _outcome(legacy["status"]),
         "data": entity if isinstance(entity, dict) else {},
     }
-    return event, seed
+    return event, legacy
 
 
 def flatten(messages: Any, prefix: str = "") -> str:
@@ -128,17 +128,18 @@ def flatten(messages: Any, prefix: str = "") -> str:
 
 
 def to_view(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored event in the seed's response shape."""
-    seed = doc.get("seed")
-    if not isinstance(seed, dict):
-        seed = {}
+    """A stored event in the old API's response shape."""
+    # events stored before the rename keep their old API fields under "seed"
+    legacy = doc.get("legacy", doc.get("seed"))
+    if not isinstance(legacy, dict):
+        legacy = {}
     return {
         "event_id": doc["id"],
         "event_type": doc["type"],
         "created_at": doc["occurred_at"],
         "client_id": doc["service"],
-        "user_id": seed.get("user_id"),
-        "request_method": seed.get("request_method"),
-        "status": seed.get("status"),
-        "entity_json": seed["entity_json"] if "entity_json" in seed else doc.get("data"),
+        "user_id": legacy.get("user_id"),
+        "request_method": legacy.get("request_method"),
+        "status": legacy.get("status"),
+        "entity_json": legacy["entity_json"] if "entity_json" in legacy else doc.get("data"),
     }
