@@ -20,6 +20,7 @@ import redis
 from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
+from collector import scripts
 from collector.errors import BadRequest
 from collector.keys import KeyNames
 from collector.schema import (
@@ -33,7 +34,7 @@ from collector.schema import (
     Text,
     Timestamp,
 )
-from collector.scripts import load_script
+from collector.scripts import ScriptCall
 from collector.timefmt import sort_key
 
 MAX_LIMIT = 1000
@@ -169,7 +170,6 @@ class Query:
     def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
         self.key_names = key_names
-        self._script = redis_client.register_script(load_script("query.lua"))
 
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
@@ -192,9 +192,8 @@ class Query:
         docs: list[bytes] = []
         want = limit + 1  # one more than asked, to know whether a next page exists
         while True:
-            result = self._script(
-                keys=keys, args=[filters.order, lo, hi, want - len(members), SCAN_BUDGET]
-            )
+            args = [filters.order, lo, hi, want - len(members), SCAN_BUDGET]
+            result = scripts.run(self.redis, ScriptCall("query", keys, args))
             done, last, rest = int(result[0]), result[1], result[2:]
             for member, doc in zip(rest[::2], rest[1::2], strict=True):
                 if doc:  # an index entry whose event is gone (mid-purge) is skipped

@@ -8,6 +8,7 @@ from helpers import event
 
 from collector.client import Producer
 from collector.keys import KeyNames
+from collector.writer import BatchWriter, Delivery
 
 
 def test_stream_entry_is_stored_and_readable(service, drain):
@@ -60,7 +61,7 @@ def test_entry_without_id_is_stored_once_when_redelivered(service, drain):
 
     [entry] = streams.read("doomed", 10, 0)
     prepared = from_entry(entry, now_utc(), 5, 65536)
-    service.store.store([prepared])
+    BatchWriter(service.redis, service.settings).write([Delivery(entry, prepared)])
     stats = drain(claim_idle_ms=0)
     assert stats["duplicates"] == 1 and stats["stored"] == 0
     assert service.store.count("default") == 1
@@ -129,9 +130,8 @@ def test_a_redelivered_poison_entry_is_dead_lettered_once(service, drain):
     streams.ensure_groups()
     service.redis.xadd(streams.streams[0], {"event": "{not json"})
     [entry] = streams.read("doomed", 10, 0)
-    pipe = service.redis.pipeline(transaction=False)
-    streams.queue_dead_letters(pipe, [from_entry(entry, now_utc(), 5, 65536)])
-    pipe.execute()  # ... and the process dies here, before XACK
+    letter = Delivery(entry, from_entry(entry, now_utc(), 5, 65536))
+    BatchWriter(service.redis, service.settings).write([letter])  # ... and dies before XACK
     assert drain(claim_idle_ms=0)["dead"] == 1  # settled (acked) by the next worker
     assert service.redis.xlen(service.key_names.dead) == 1
     assert service.streams.backlog() == 0
@@ -150,5 +150,6 @@ def test_storing_survives_redis_losing_its_scripts(service, drain):
     stats = drain()
     assert stats["stored"] == 1 and stats["dead"] == 1
     service.redis.script_flush()
-    assert service.store.store([prepare(event(id="direct"), now_utc())]) == [3]
+    direct = Delivery("direct", prepare(event(id="direct"), now_utc()))
+    assert BatchWriter(service.redis, service.settings).write([direct]).stored == [("direct", 3)]
     assert service.redis.xlen(service.key_names.dead) == 1

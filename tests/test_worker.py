@@ -12,6 +12,7 @@ import redis
 from conftest import RedisServer
 from helpers import event, wait_for
 
+from collector import scripts
 from collector.client import Producer
 from collector.keys import GROUP
 from collector.service import AuditService
@@ -146,11 +147,13 @@ def test_idle_consumers_without_pending_entries_are_forgotten(service, drain):
     assert names == [b"busy-worker"]
 
 
-def test_a_failing_store_keeps_entries_pending_then_dead_letters_them(service):
+def test_a_failing_store_keeps_entries_pending_then_dead_letters_them(service, monkeypatch):
     """Never acked without being stored, and never retried forever."""
     Producer(redis=service.redis, settings=service.settings).xadd(event(id="unlucky"))
     worker = StreamWorker(service.redis, service.settings, name="w")
-    worker.store._store = service.redis.register_script("return redis.error_reply('boom')")
+    failing = service.redis.script_load("return redis.error_reply('boom')")
+    real_sha = scripts.sha
+    monkeypatch.setattr(scripts, "sha", lambda name: failing if name == "store" else real_sha(name))
     worker.run_burst()
     assert service.streams.backlog() == 1  # not acked: it was not stored
     for _ in range(service.settings.max_deliveries):
