@@ -49,7 +49,8 @@ class Producer:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return orjson.loads(response.read())
+                answer: dict[str, Any] = orjson.loads(response.read())
+                return answer
         except urllib.error.HTTPError as exc:
             body = exc.read()
             try:

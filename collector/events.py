@@ -48,14 +48,16 @@ class PreparedEvent(NamedTuple):
     @property
     def document(self) -> dict[str, Any]:
         """The stored event without ``seq`` (for tests and previews)."""
-        return orjson.loads(self.body + b"}")
+        document: dict[str, Any] = orjson.loads(self.body + b"}")
+        return document
 
 
 def validate(raw: Any) -> dict[str, Any]:
     """Load ``raw`` with the v1 schema; raises marshmallow's ValidationError."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["An event must be a JSON object."]})
-    return EVENT_SCHEMA.load(raw)
+    loaded: dict[str, Any] = EVENT_SCHEMA.load(raw)
+    return loaded
 
 
 def stored_document(

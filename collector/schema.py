@@ -215,7 +215,7 @@ def _depth(value: Any, level: int) -> int:
     return deepest
 
 
-class JsonObject(dict):
+class JsonObject(dict[str, Any]):
     """A loaded ``data`` object that keeps its JSON, so storing it does not dump it again."""
 
     __slots__ = ("json",)
