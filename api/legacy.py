@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 from flask import Response, request
 from flask_smorest import Blueprint
-from marshmallow import ValidationError
 
 from api.auth import authenticate, current_key, service
 from api.responses import SECURED, json_response, problem_responses
@@ -17,9 +16,6 @@ from api.schemas import (
     LegacyEventSchema,
 )
 from collector import legacy
-from collector.errors import PayloadTooLarge
-from collector.events import normalized_input
-from collector.http_input import check_stored_size
 from collector.query import Filters
 from collector.timefmt import now_utc
 
@@ -89,28 +85,21 @@ def _error(error: str, status: int = 400) -> Response:
 def post_event() -> Response:
     key = current_key()
     key.require("ingest")
-    body = request.get_data()
-    limit = service().settings.max_event_bytes
-    if len(body) > limit:  # refused before it is parsed, like one v1 event
-        message = f"The body is {len(body)} bytes, over the limit of {limit}."
-        return json_response({"error": "Event too large", "message": message}, 413)
-    try:
-        event, fields = legacy.from_request(request.headers.get("X-Client-ID"), body)
-    except legacy.LegacyError as exc:
-        return json_response(exc.body, 400)
     received_at = now_utc()
     try:
-        normalized = normalized_input(event, received_at, key.default_tenant)
-    except ValidationError as exc:
-        return json_response(
-            {"error": "Invalid event", "message": legacy.flatten(exc.messages)}, 400
+        posted = legacy.decode(
+            request.get_data(),
+            request.headers.get("X-Client-ID"),
+            service().settings,
+            received_at,
+            key.default_tenant,
+            authorize=lambda tenant: key.require("ingest", tenant),
         )
-    key.require("ingest", normalized["tenant"])
-    try:
-        encoded, _ = check_stored_size([normalized, fields], service().settings)
-    except PayloadTooLarge as exc:
-        return json_response({"error": "Event too large", "message": exc.detail}, 413)
-    [event_id] = service().submit([normalized], received_at, legacy=fields, encoded=[encoded])
+    except legacy.LegacyError as exc:
+        return json_response(exc.body, exc.status)
+    [event_id] = service().submit(
+        [posted.event], received_at, legacy=posted.fields, encoded=[posted.encoded]
+    )
     return json_response(
         {"message": "Audit Log Event added successfully.", "event_id": event_id}, 201
     )

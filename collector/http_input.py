@@ -86,7 +86,7 @@ def _parse(body: bytes) -> tuple[Any, jsoncodec.JSONError | None]:
         return None, exc
 
 
-def check_stored_size(events: list[dict[str, Any]], settings: Settings) -> list[bytes]:
+def encode_within_limit(events: list[dict[str, Any]], settings: Settings) -> list[bytes]:
     """Each event's JSON as it goes on the stream (id, tenant, time filled in); 413 if one
     is over the limit.
 
@@ -154,7 +154,7 @@ def decode(
         )
     as_cloudevents = media in (CE_STRUCTURED, CE_BATCH) or binary_ce
     events = _validate(items, batch, as_cloudevents, received_at, default_tenant)
-    return Submission(events, batch, check_stored_size(events, settings))
+    return Submission(events, batch, encode_within_limit(events, settings))
 
 
 def _validate(

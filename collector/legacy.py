@@ -16,25 +16,72 @@ come from ``legacy``, so they are null for events recorded through v1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from marshmallow.validate import Range
 
+from collector.errors import PayloadTooLarge
+from collector.events import normalized_input
+from collector.http_input import encode_within_limit
 from collector.schema import NAME_PATTERN, Text, is_valid_event_id
+from collector.settings import Settings
 
 MAX_LIST = 1000
 
 
 class LegacyError(Exception):
-    """A request the old API answered with ``400 {"error": ...}``."""
+    """A request the old API answered with ``{"error": ...}`` (400, or 413 when too large)."""
 
-    def __init__(self, error: str, message: str | None = None) -> None:
+    def __init__(self, error: str, message: str | None = None, status: int = 400) -> None:
         super().__init__(error)
+        self.status = status
         self.body: dict[str, str] = {"error": error}
         if message is not None:
             self.body["message"] = message
+
+
+@dataclass(frozen=True)
+class LegacySubmission:
+    """A ``POST /event`` decoded: the v1 event, the old API's own fields, the event's JSON."""
+
+    event: dict[str, Any]
+    fields: dict[str, Any]
+    encoded: bytes
+
+
+def decode(
+    body: bytes,
+    client_id: str | None,
+    settings: Settings,
+    received_at: datetime,
+    default_tenant: str,
+    authorize: Callable[[str], None],
+) -> LegacySubmission:
+    """Check and decode a ``POST /event`` body in the old API's order. Raises LegacyError.
+
+    ``authorize`` is called with the event's tenant once it is known, before the
+    stored size is checked.
+    """
+    limit = settings.max_event_bytes
+    if len(body) > limit:  # refused before it is parsed, like one v1 event
+        message = f"The body is {len(body)} bytes, over the limit of {limit}."
+        raise LegacyError("Event too large", message, status=413)
+    event, legacy = from_request(client_id, body)
+    try:
+        normalized = normalized_input(event, received_at, default_tenant)
+    except ValidationError as exc:
+        raise LegacyError("Invalid event", flatten(exc.messages)) from None
+    authorize(normalized["tenant"])
+    try:
+        encoded, _ = encode_within_limit([normalized, legacy], settings)
+    except PayloadTooLarge as exc:
+        raise LegacyError("Event too large", exc.detail, status=413) from None
+    return LegacySubmission(normalized, legacy, encoded)
 
 
 def _outcome(status: int | None) -> str:
