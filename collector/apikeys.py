@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import redis
 
-from collector.errors import ConfigError, Forbidden, Unauthorized
+from collector.errors import Forbidden, Unauthorized, UsageError
 from collector.keys import KeyNames
 from collector.schema import is_valid_tenant
 from collector.timefmt import format_utc, now_utc
@@ -74,13 +74,14 @@ def digest(secret: str) -> str:
 
 
 def parse_list(raw: str, what: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """Split a comma list; raise ConfigError on an empty or unknown item."""
+    """Split a comma list (a command-line argument); raise UsageError on an empty or unknown
+    item."""
     items = tuple(item.strip() for item in raw.split(",") if item.strip())
     if not items:
-        raise ConfigError(f"{what} must name at least one")
+        raise UsageError(f"{what} must name at least one")
     for item in items:
         if allowed is not None and item not in allowed:
-            raise ConfigError(f"unknown {what[:-1]} {item!r}; choose from {', '.join(allowed)}")
+            raise UsageError(f"unknown {what[:-1]} {item!r}; choose from {', '.join(allowed)}")
     return items
 
 
@@ -102,13 +103,13 @@ class ApiKeys:
     def create(self, name: str, scopes: tuple[str, ...], tenants: tuple[str, ...]) -> str:
         """Store a new key; returns its secret (shown once, never stored)."""
         if not _KEY_NAME.fullmatch(name):
-            raise ConfigError("key name must be 1-64 characters of A-Z a-z 0-9 . _ -")
+            raise UsageError("key name must be 1-64 characters of A-Z a-z 0-9 . _ -")
         for scope in scopes:
             if scope not in SCOPES:
-                raise ConfigError(f"unknown scope {scope!r}; choose from {', '.join(SCOPES)}")
+                raise UsageError(f"unknown scope {scope!r}; choose from {', '.join(SCOPES)}")
         for tenant in tenants:
             if tenant != "*" and not is_valid_tenant(tenant):
-                raise ConfigError(f"invalid tenant {tenant!r}")
+                raise UsageError(f"invalid tenant {tenant!r}")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         record: dict[str, Any] = {
             "digest": digest(secret),
@@ -117,7 +118,7 @@ class ApiKeys:
             "created_at": format_utc(now_utc()),
         }
         if not self.redis.hsetnx(self.key_names.api_keys, name, orjson.dumps(record)):
-            raise ConfigError(f"a key named {name!r} exists; revoke it first")
+            raise UsageError(f"a key named {name!r} exists; revoke it first")
         self.redis.set(self.key_names.api_key_digest(record["digest"]), name)
         return secret
 
@@ -128,7 +129,7 @@ class ApiKeys:
     def revoke(self, name: str) -> None:
         raw = self.redis.hget(self.key_names.api_keys, name)
         if raw is None:
-            raise ConfigError(f"no key named {name!r}")
+            raise UsageError(f"no key named {name!r}")
         record = orjson.loads(raw)
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(self.key_names.api_key_digest(record["digest"]))

@@ -22,7 +22,11 @@ class AuditError(Exception):
 
 
 class ConfigError(AuditError):
-    """A setting or command-line option is invalid or missing."""
+    """A setting is invalid or missing."""
+
+
+class UsageError(AuditError):
+    """A command-line argument is invalid."""
 
 
 class PayloadTooLarge(AuditError):

@@ -115,8 +115,13 @@ def prepare(
     )
 
 
+# The fields GET /v1/events filters on through an index; index_of reads them from an event.
+INDEXED_FIELDS = ("service", "type", "actor_id", "target_id", "outcome")
+
+
 def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The (field, value) index entries of an event in its stored shape."""
+    """The (field, value) index entries of an event in its stored shape (INDEXED_FIELDS;
+    ``target_id`` only when there is a target)."""
     index = (
         ("service", doc["service"]),
         ("type", doc["type"]),

@@ -26,8 +26,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 GROUP = "audit-workers"
-# The index fields of GET /v1/events, in the order the store script receives them.
-INDEXED_FIELDS = ("service", "type", "actor_id", "outcome", "target_id")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from marshmallow import fields as mf
 
 from collector import scripts
 from collector.errors import BadRequest
+from collector.events import INDEXED_FIELDS
 from collector.keys import KeyNames
 from collector.schema import (
     EVENT_ID_RULE,
@@ -98,9 +99,7 @@ class Filters:
 
     def index_fields(self) -> list[tuple[str, str]]:
         return [
-            (name, value)
-            for name in ("service", "type", "actor_id", "target_id", "outcome")
-            if (value := getattr(self, name)) is not None
+            (name, value) for name in INDEXED_FIELDS if (value := getattr(self, name)) is not None
         ]
 
     def fingerprint(self) -> str:
