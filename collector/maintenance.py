@@ -38,6 +38,8 @@ class Maintenance:
         self.redis = redis_client
         self.key_names = key_names
         self.settings = settings
+        self.streams = IngestStreams(redis_client, key_names)
+        self.store = Store(redis_client, key_names)
         self._last: dict[str, float] = {}
 
     def _due(self, job: str, every: float) -> bool:
@@ -68,9 +70,8 @@ class Maintenance:
     def run_due(self) -> None:
         """Run whatever chores are due."""
         if self._due("trim", TRIM_EVERY_S):
-            streams = IngestStreams(self.redis, self.key_names)
-            streams.trim_consumed()
-            for name in streams.forget_idle_consumers(FORGET_CONSUMER_MS):
+            self.streams.trim_consumed()
+            for name in self.streams.forget_idle_consumers(FORGET_CONSUMER_MS):
                 self.redis.zrem(self.key_names.workers, name)
         if self.settings.retention_days and self._due("retention", RETENTION_EVERY_S):
             self.purge_expired()
@@ -85,7 +86,7 @@ class Maintenance:
         ):
             return 0
         cutoff = now_utc() - timedelta(days=days)
-        store = Store(self.redis, self.key_names)
+        store = self.store
         removed = sum(store.purge_before(tenant, cutoff) for tenant in store.tenants())
         if removed:
             log.info("retention: purged %d events older than %s", removed, cutoff.isoformat())

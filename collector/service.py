@@ -6,7 +6,6 @@ never see a key name.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ import orjson
 import redis
 
 from collector.apikeys import ApiKeys
-from collector.errors import Unavailable
+from collector.errors import Unavailable, redis_unavailable
 from collector.maintenance import Maintenance
 from collector.query import Query
 from collector.settings import Settings
@@ -40,7 +39,6 @@ class AuditService:
         self.maintenance = Maintenance(redis_client, self.key_names, settings)
         self._backlog = (0.0, 0)
         self._groups_ready = False
-        self._lock = threading.Lock()
 
     def ping(self) -> bool:
         try:
@@ -89,5 +87,5 @@ class AuditService:
             self._backlog = (checked_at, value + len(events))
         except redis.RedisError as exc:
             self._groups_ready = False
-            raise Unavailable(f"Redis is unavailable: {type(exc).__name__}.") from None
+            raise redis_unavailable(exc) from None
         return [e["id"] for e in events]
