@@ -42,10 +42,6 @@ class KeyNames:
             return [f"{self.prefix}:ingest"]
         return [f"{self.prefix}:ingest:{{{k}}}" for k in range(self.partitions)]
 
-    def ingest_stream(self, partition: int) -> str:
-        """The stream of one partition (0 when there is one stream)."""
-        return self.ingest_streams()[partition]
-
     @property
     def dead(self) -> str:
         """The dead-letter stream."""

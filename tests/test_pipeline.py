@@ -23,7 +23,7 @@ def test_stream_entry_is_stored_and_readable(service, drain):
 
 def test_poison_entries_go_to_dead_letters_and_the_rest_flows(service, drain):
     r = service.redis
-    stream = KeyNames().ingest_stream(0)
+    stream = KeyNames().ingest_streams()[0]
     r.xadd(stream, {"event": "{not json"})
     r.xadd(stream, {"event": orjson.dumps({"type": "x"})})
     r.xadd(stream, {"other": "field"})
