@@ -1,7 +1,7 @@
 """API keys: created with a secret shown once, stored as a SHA-256 digest, cached briefly.
 
 A lookup is cached for at most :data:`CACHE_TTL_S` seconds, so a revoked key stops
-working everywhere within that time (the contract allows 5 s).
+working everywhere within that time (the README promises 5 s at most).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """POST /v1/events: the 202 bodies, batches all or nothing, and every error class in order.
 
-Order of checks (SPEC, HTTP API): 413 size, then 415 content type, then 400 JSON,
+Order of checks: 413 size, then 415 content type, then 400 JSON,
 then 422 event. Every error is problem+json; no error is HTML or a stack trace.
 """
 

@@ -1,4 +1,4 @@
-"""The v1 event schema (SPEC "The event (schema version 1)"): every rule, passing and failing.
+"""The v1 event schema (schema version 1): every rule, passing and failing.
 
 Errors are checked by where they are keyed: ``messages[field]`` (``messages[actor][field]``
 for nested objects) holds exactly one message, and no other field is blamed. The property

@@ -8,7 +8,7 @@ from collector.errors import ConfigError
 from collector.settings import DEFAULT_MAX_BACKLOG, ENV, Settings
 
 
-def test_defaults_match_the_contract():
+def test_defaults_match_the_configuration_table():
     s = Settings.from_env({})
     assert (s.redis_url, s.port, s.prefix, s.partitions) == (None, 8000, "audit", 1)
     assert (s.max_event_bytes, s.max_batch, s.max_deliveries) == (65536, 1000, 5)
