@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import event
+from helpers import assert_problem, event
 
 from collector.apikeys import CACHE_TTL_S
 from collector.client import Producer
@@ -37,15 +37,12 @@ def stored(redis_client, settings, drain):
 
 
 def assert_401(response):
-    assert response.status_code == 401
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert response.get_json()["status"] == 401
 
 
 def assert_403(response):
-    assert response.status_code == 403, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 403)
 
 
 ROUTES = [
@@ -104,7 +101,7 @@ def test_a_read_key_sees_only_its_tenants(client, keys, stored):
     assert_403(client.get("/v1/events?tenant=globex", headers=acme))
     assert_403(client.get("/v1/events?tenant=default", headers=acme))
     by_id = client.get("/v1/events/g1?tenant=globex", headers=acme)
-    assert by_id.status_code == 404 and by_id.mimetype == "application/problem+json"
+    assert_problem(by_id, 404)
     assert client.get("/v1/events/d1?tenant=default", headers=acme).status_code == 404
 
 

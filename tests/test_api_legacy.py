@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from helpers import event
+from helpers import assert_problem, event
 
 from collector.client import Producer
 
@@ -196,5 +196,4 @@ def test_get_events_is_newest_first_and_at_most_1000(client, redis_client, setti
 
 
 def test_legacy_routes_use_the_v1_size_limit_and_problem_errors_elsewhere(client):
-    response = client.put("/event", headers=CLIENT)
-    assert response.status_code == 405 and response.mimetype == "application/problem+json"
+    assert_problem(client.put("/event", headers=CLIENT), 405)

@@ -4,7 +4,7 @@ between the API and the worker."""
 from __future__ import annotations
 
 import orjson
-from helpers import event
+from helpers import assert_problem, event
 
 from collector.settings import Settings
 
@@ -48,8 +48,7 @@ def test_body_under_the_limit_but_over_it_once_filled_in_is_413(redis_client):
     response = client.post(
         "/v1/events", data=orjson.dumps(_sized(LIMIT - 10)), content_type="application/json"
     )
-    assert response.status_code == 413
-    assert response.mimetype == "application/problem+json"
+    assert_problem(response, 413)
     assert redis_client.xlen("audit:ingest") == 0
 
 

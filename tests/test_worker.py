@@ -9,8 +9,7 @@ from datetime import timedelta
 import fakeredis
 import pytest
 import redis
-from conftest import RedisServer
-from helpers import event, wait_for
+from helpers import RedisServer, event, wait_for
 
 from collector import scripts
 from collector.client import Producer
