@@ -47,6 +47,12 @@ EXAMPLE_VIEW = {
 }
 
 
+def _errors(described: dict[str, str]) -> dict[str, Any]:
+    """OpenAPI responses: the old API's ``{"error": ...}`` answers, then the key checks'."""
+    answers = {status: {"description": text, **_ERROR} for status, text in described.items()}
+    return {**answers, **problem_responses(401, 403)}
+
+
 def _error(error: str, status: int = 400) -> Response:
     return json_response({"error": error}, status)
 
@@ -66,11 +72,12 @@ def _error(error: str, status: int = 400) -> Response:
             }
         },
     },
-    responses={
-        "400": {"description": "Missing client id, bad JSON or event_type", **_ERROR},
-        "413": {"description": "Body over AUDIT_MAX_EVENT_BYTES", **_ERROR},
-        **problem_responses(401, 403),
-    },
+    responses=_errors(
+        {
+            "400": "Missing client id, bad JSON or event_type",
+            "413": "Body over AUDIT_MAX_EVENT_BYTES",
+        }
+    ),
 )
 @blp.alt_response(
     201,
@@ -110,11 +117,7 @@ def post_event() -> Response:
     summary="Read one event (legacy format)",
     security=SECURED,
     parameters=[CLIENT_HEADER],
-    responses={
-        "400": {"description": "No X-Client-ID", **_ERROR},
-        "404": {"description": "Event not found", **_ERROR},
-        **problem_responses(401, 403),
-    },
+    responses=_errors({"400": "No X-Client-ID", "404": "Event not found"}),
 )
 @blp.alt_response(
     200,
@@ -140,7 +143,7 @@ def get_event(event_id: str) -> Response:
     summary="List events, newest first (legacy format, at most 1000)",
     security=SECURED,
     parameters=[CLIENT_HEADER],
-    responses={"400": {"description": "No X-Client-ID", **_ERROR}, **problem_responses(401, 403)},
+    responses=_errors({"400": "No X-Client-ID"}),
 )
 @blp.alt_response(
     200,
