@@ -379,6 +379,14 @@ def test_gunicorn_conf_environment_overrides():
     assert values["accesslog"] == "-"
 
 
+def test_gunicorn_conf_docstring_lists_every_variable_it_reads():
+    source = GUNICORN_CONF.read_text()
+    read = set(re.findall(r"""(?:_int\(|environ\.get\()\s*["'](\w+)["']""", source))
+    documented = set(re.findall(r"``([A-Z_]+)``", ast.get_docstring(ast.parse(source)) or ""))
+    assert {"PORT", "GUNICORN_KEEPALIVE"} <= read
+    assert read <= documented, f"not in the docstring: {sorted(read - documented)}"
+
+
 @pytest.mark.parametrize("variable", ["WEB_CONCURRENCY", "GUNICORN_THREADS", "PORT"])
 def test_gunicorn_conf_rejects_a_bad_number(variable):
     with pytest.raises(SystemExit, match=variable):
