@@ -59,6 +59,8 @@ class BatchWriter:
     def write(self, deliveries: Sequence[Delivery[S]]) -> WriteResult[S]:
         """Write a batch; a failure (a tenant's script, a dead letter) fails only its own."""
         result: WriteResult[S] = WriteResult()
+        if not deliveries:
+            return result
         events: list[tuple[S, PreparedEvent]] = []
         letters: list[tuple[S, DeadLetter]] = []
         for delivery in deliveries:
@@ -66,8 +68,6 @@ class BatchWriter:
                 letters.append((delivery.source, delivery.item))
             else:
                 events.append((delivery.source, delivery.item))
-        if not deliveries:
-            return result
         calls = self.store.store_calls([event for _, event in events])
 
         def fill(pipe: Pipeline) -> None:
