@@ -13,6 +13,7 @@ from collector.events import prepare
 from collector.keys import KeyNames
 from collector.query import Filters, Query
 from collector.store import Store
+from collector.streams import DeadLetter, IngestStreams
 from collector.timefmt import now_utc
 
 
@@ -67,3 +68,11 @@ def test_dead_letter_marker_shares_the_dead_streams_slot():
     keys = KeyNames()
     marker = keys.dead_marker("audit:ingest:{3}", "1700000000000-0")
     assert key_slot(marker.encode()) == key_slot(keys.dead.encode())
+
+
+def test_dead_letter_script_calls_stay_in_one_slot(fake_redis):
+    streams = IngestStreams(fake_redis, KeyNames(partitions=4))
+    letter = DeadLetter(b"{", "not valid JSON", source="audit:ingest:{3}", source_id="1-0")
+    call = streams.dead_letter_call(letter)
+    assert call.script == "deadletter" and len(call.keys) == 2
+    assert len(_slots(call.keys)) == 1
