@@ -42,7 +42,12 @@ class Store:
                 k = self.key_names
                 call = calls[event.tenant] = ScriptCall(
                     "store",
-                    [k.events(event.tenant), k.seq(event.tenant), k.time_index(event.tenant)],
+                    [
+                        k.events(event.tenant),
+                        k.seq(event.tenant),
+                        k.time_index(event.tenant),
+                        k.seq_index(event.tenant),
+                    ],
                 )
             call.keys.extend(self.key_names.field_indexes(event.tenant, event.indexed))
             call.args.extend((event.id, event.member, event.body, len(event.indexed)))
@@ -88,9 +93,8 @@ class Store:
 
     def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
         """The purge-script call removing these index members and their events."""
-        call = ScriptCall(
-            "purge", [self.key_names.events(tenant), self.key_names.time_index(tenant)]
-        )
+        k = self.key_names
+        call = ScriptCall("purge", [k.events(tenant), k.time_index(tenant), k.seq_index(tenant)])
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(raw)) if raw else ()
             call.keys.extend(self.key_names.field_index(tenant, f, v) for f, v in index)
