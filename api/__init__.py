@@ -11,9 +11,8 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors, events, health, responses, seed
+from api import errors, events, health, legacy, responses
 from collector.connection import connect
-from collector.ingest import max_body_bytes
 from collector.schema import IPAddress
 from collector.service import AuditService
 from collector.settings import Settings
@@ -29,7 +28,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     client = redis if redis is not None else connect(settings.redis_url)
     app = Flask(__name__, static_folder=str(swagger_ui_path), static_url_path="/docs/assets")
     app.config.update(
-        MAX_CONTENT_LENGTH=max_body_bytes(settings),
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="audit-trail",
         API_VERSION="1",
         OPENAPI_VERSION="3.0.3",
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     app.after_request(responses.bare_options)
     api.ma_plugin.converter.add_attribute_function(_ip_address)
     api.register_blueprint(events.blp)
-    api.register_blueprint(seed.blp)
+    api.register_blueprint(legacy.blp)
     api.register_blueprint(health.blp)
     _document_docs(app, api)
     return app

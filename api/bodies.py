@@ -17,7 +17,9 @@ _READ_SIZE = 64 * 1024
 
 
 def _too_large(limit: int, size: str) -> PayloadTooLarge:
-    return PayloadTooLarge(f"Body of {size} bytes is over the limit of {limit} bytes.")
+    return PayloadTooLarge(
+        f"Body of {size} bytes is over the limit of {limit} bytes (AUDIT_MAX_BODY_BYTES)."
+    )
 
 
 def read_body(limit: int) -> bytes:

@@ -9,7 +9,7 @@ from api.auth import authenticate, current_key, service, tenant_for
 from api.bodies import read_body
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema
-from collector import ingest
+from collector import http_input
 from collector.cloudevents import CloudEventSchema
 from collector.errors import BadRequest, NotFound
 from collector.query import ListQuerySchema, parse_list_args
@@ -95,8 +95,8 @@ def post_events() -> Response:
     key = current_key()
     key.require("ingest")
     received_at = now_utc()
-    submission = ingest.decode(
-        read_body(ingest.max_body_bytes(svc.settings)),
+    submission = http_input.decode(
+        read_body(svc.settings.max_body_bytes),
         request.content_type,
         request.headers,
         svc.settings,
@@ -105,7 +105,9 @@ def post_events() -> Response:
     )
     for event in submission.events:
         key.require("ingest", event["tenant"])
-    ids = svc.submit(submission.events, received_at, encoded=submission.encoded)
+    ids = svc.submit(
+        submission.events, received_at, encoded=submission.encoded, ingested_by=key.name
+    )
     if submission.batch:
         return json_response({"accepted": len(ids), "ids": ids}, 202)
     return json_response({"id": ids[0], "status": "accepted"}, 202)

@@ -26,7 +26,7 @@ from rq import Queue
 from rq.job import Job
 
 from collector.jobs import QUEUE
-from collector.keys import Keys
+from collector.keys import KeyNames
 
 # HELLO and PING: what a client library sends on connecting; AUTH is always allowed.
 _CONNECT = ("+hello", "+ping")
@@ -56,9 +56,9 @@ def _rules(password: str, keys: Sequence[str], commands: Sequence[str]) -> list[
     ]
 
 
-def stream_producer_rules(keys: Keys, password: str) -> list[str]:
+def stream_producer_rules(key_names: KeyNames, password: str) -> list[str]:
     """The ACL rules of a stream producer: XADD to the direct-producer streams."""
-    return _rules(password, keys.ingest_streams(), STREAM_PRODUCER_COMMANDS)
+    return _rules(password, key_names.ingest_streams(), STREAM_PRODUCER_COMMANDS)
 
 
 def rq_producer_rules(password: str, queue: str = QUEUE) -> list[str]:
@@ -83,4 +83,4 @@ def setuser_line(name: str, rules: Sequence[str]) -> str:
 
 def apply(client: redis.Redis, name: str, rules: Sequence[str]) -> None:
     """Run ``ACL SETUSER`` on ``client`` (on a cluster, run it on every node)."""
-    client.execute_command("ACL", "SETUSER", name, *rules)
+    client.execute_command("ACL", "SETUSER", name, *rules)  # type: ignore[no-untyped-call]

@@ -44,11 +44,13 @@ class PreparedEvent(NamedTuple):
     member: str  # index member: sortable time + id
     body: bytes  # stored JSON without its closing brace; the store appends ``,"seq":N}``
     indexed: tuple[tuple[str, str], ...]  # (field, value) pairs to index
+    occurred_given: bool = True  # whether the producer sent occurred_at
 
     @property
     def document(self) -> dict[str, Any]:
         """The stored event without ``seq`` (for tests and previews)."""
-        return orjson.loads(self.body + b"}")
+        document: dict[str, Any] = orjson.loads(self.body + b"}")
+        return document
 
 
 # How far ``occurred_at`` may be ahead of ``received_at`` (AUDIT_MAX_CLOCK_SKEW_S): an
@@ -129,7 +131,7 @@ def prepare(
     ``default_id`` is the id used when the event has none (or a function making it,
     called only then); paths that may deliver the same input twice (stream, RQ) derive
     it from the delivery so that a redelivery is stored once. ``extra`` adds trusted,
-    server-side fields (the seed's own fields).
+    server-side fields (the legacy API's own fields).
     """
     loaded = validate(raw, received_at, max_skew)
     if callable(default_id):
@@ -146,11 +148,34 @@ def prepare(
         member=f"{sort_key(occurred)}|{event_id}",
         body=orjson.dumps(doc)[:-1],
         indexed=index,
+        occurred_given="occurred_at" in loaded,
     )
 
 
+# The fields GET /v1/events filters on through an index; index_of reads them from an event.
+INDEXED_FIELDS = ("service", "type", "actor_id", "target_id", "outcome")
+
+
+# Set by the service, never by a producer: not part of what a conflict compares.
+SERVER_SET = frozenset({"received_at", "schema_version", "seq", "ingested_by"})
+
+
+def differing_fields(stored: dict[str, Any], delivered: PreparedEvent) -> list[str]:
+    """The producer-sent fields in which a delivery differs from the stored event of its
+    id; ``occurred_at`` only when both carry one (a stored event whose ``occurred_at`` is
+    its ``received_at`` is taken to have come without one)."""
+    new = delivered.document
+    names = (set(stored) | set(new)) - SERVER_SET - {"occurred_at"}
+    differ = sorted(name for name in names if stored.get(name) != new.get(name))
+    stored_given = stored.get("occurred_at") != stored.get("received_at")
+    if stored_given and delivered.occurred_given and stored["occurred_at"] != new["occurred_at"]:
+        differ.append("occurred_at")
+    return differ
+
+
 def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The (field, value) index entries of an event in its stored shape."""
+    """The (field, value) index entries of an event in its stored shape (INDEXED_FIELDS;
+    ``target_id`` only when there is a target)."""
     index = (
         ("service", doc["service"]),
         ("type", doc["type"]),
@@ -167,10 +192,12 @@ def normalized_input(
     default_tenant: str = "default",
     max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> dict[str, Any]:
-    """The event as a producer would send it, with ``id``, ``tenant`` and ``occurred_at`` set.
+    """The event as a producer would send it, with ``id`` and ``tenant`` set.
 
     The API validates and fills these before it hands the event to the stream, so that
-    the id it answers with is the id the worker stores. Raises ValidationError.
+    the id it answers with is the id the worker stores. ``occurred_at`` is left as sent:
+    the worker defaults it to ``received_at``, and a later delivery of the same id is
+    compared on it only when both carry one. Raises ValidationError.
     """
     if isinstance(raw, dict) and "tenant" not in raw:
         raw = {**raw, "tenant": default_tenant}
@@ -178,6 +205,4 @@ def normalized_input(
     out = dict(raw)
     out["id"] = loaded.get("id") or uuid7()
     out["tenant"] = loaded["tenant"]
-    if "occurred_at" not in loaded:
-        out["occurred_at"] = format_utc(received_at)
     return out

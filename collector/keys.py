@@ -2,7 +2,11 @@
 
 Layout (prefix ``audit``):
 
-- ``audit:ingest`` or ``audit:ingest:{k}``: the ingest stream(s), consumer group ``audit-workers``
+- ``audit:ingest`` or ``audit:ingest:{k}``: the direct producers' ingest stream(s), consumer
+  group ``audit-workers``
+- ``audit:ingest:http`` or ``audit:ingest:http:{k}``: events accepted over HTTP, consumed by
+  the same group; only the API writes them (``{audit:ingest:http}:bytes`` /
+  ``audit:ingest:http:{k}:bytes``: bytes ever added, for the byte backlog limit)
 - ``{audit:ingest}:delivered`` / ``audit:ingest:{k}:delivered``, and ``...:deleted``: per
   ingest stream (in its slot), entries delivered to the group, and entries a producer
   deleted before delivery (``collector.stream_watch``)
@@ -23,6 +27,7 @@ Layout (prefix ``audit``):
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
 - ``audit:apikey:<sha256 of the secret>``: the key's name, for lookup by secret
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
+- ``audit:count:<name>``: system-wide counts (``conflicts``)
 - ``audit:secret:<name>``: a deployment's secrets, made once (``cursor``: signs cursors)
 """
 
@@ -32,12 +37,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 GROUP = "audit-workers"
-# The index fields of GET /v1/events, in the order the store script receives them.
-INDEXED_FIELDS = ("service", "type", "actor_id", "outcome", "target_id")
 
 
 @dataclass(frozen=True)
-class Keys:
+class KeyNames:
     """Key names for one prefix and partition count."""
 
     prefix: str = "audit"
@@ -45,18 +48,29 @@ class Keys:
 
     # -- ingest streams -------------------------------------------------------------
     def ingest_streams(self) -> list[str]:
-        """Every ingest stream, in partition order."""
+        """The direct producers' ingest streams, in partition order."""
         if self.partitions == 1:
             return [f"{self.prefix}:ingest"]
         return [f"{self.prefix}:ingest:{{{k}}}" for k in range(self.partitions)]
 
-    def ingest_stream(self, partition: int) -> str:
-        """The stream of one partition (0 when there is one stream)."""
-        return self.ingest_streams()[partition]
+    def http_streams(self) -> list[str]:
+        """The streams of events accepted over HTTP, in partition order: the API's alone
+        (no producer account may write them), each in its partition's slot."""
+        if self.partitions == 1:
+            return [f"{self.prefix}:ingest:http"]
+        return [f"{self.prefix}:ingest:http:{{{k}}}" for k in range(self.partitions)]
+
+    def all_ingest_streams(self) -> list[str]:
+        """Every stream the workers consume: the direct producers', then the HTTP ones."""
+        return self.ingest_streams() + self.http_streams()
 
     def stream_delivered(self, stream: str) -> str:
         """Entries of ``stream`` delivered to the group (or found deleted before)."""
         return f"{self._slot_of(stream)}:delivered"
+
+    def stream_bytes(self, stream: str) -> str:
+        """Bytes ever added to an HTTP ingest stream."""
+        return f"{self._slot_of(stream)}:bytes"
 
     def stream_deleted(self, stream: str) -> str:
         """Entries of ``stream`` deleted before any worker stored them."""
@@ -121,6 +135,10 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    def counter(self, name: str) -> str:
+        """A system-wide count (``conflicts``: deliveries refused as conflicting duplicates)."""
+        return f"{self.prefix}:count:{name}"
 
     def secret(self, name: str) -> str:
         return f"{self.prefix}:secret:{name}"

@@ -6,7 +6,6 @@ never see a key name.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -15,8 +14,7 @@ import orjson
 import redis
 
 from collector.apikeys import ApiKeys
-from collector.errors import Unavailable
-from collector.keys import Keys
+from collector.errors import Unavailable, redis_unavailable
 from collector.maintenance import Maintenance
 from collector.query import Query
 from collector.settings import Settings
@@ -33,15 +31,15 @@ class AuditService:
     def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
         self.redis = redis_client
         self.settings = settings
-        self.keys = Keys(settings.prefix, settings.partitions)
-        self.store = Store(redis_client, self.keys)
-        self.query = Query(redis_client, self.keys)
-        self.streams = IngestStreams(redis_client, self.keys)
-        self.api_keys = ApiKeys(redis_client, self.keys)
-        self.maintenance = Maintenance(redis_client, self.keys, settings)
+        self.key_names = settings.key_names
+        self.store = Store(redis_client, self.key_names)
+        self.query = Query(redis_client, self.key_names)
+        self.streams = IngestStreams(redis_client, self.key_names)
+        self.api_keys = ApiKeys(redis_client, self.key_names)
+        self.maintenance = Maintenance(redis_client, self.key_names, settings)
         self._backlog = (0.0, 0)
         self._groups_ready = False
-        self._lock = threading.Lock()
+        self._memory = (0.0, 0, 0)  # (checked at, used bytes, maxmemory)
 
     def ping(self) -> bool:
         try:
@@ -57,14 +55,37 @@ class AuditService:
             self._backlog = (time.monotonic(), value)
         return value
 
+    def _memory_check(self, incoming: int) -> None:
+        """503 when Redis is within 10% (or this request) of its ``maxmemory``: ingest
+        pushes back before Redis starts refusing writes (or evicting keys)."""
+        checked_at, used, most = self._memory
+        if time.monotonic() - checked_at >= BACKLOG_CACHE_S:
+            checked_at = time.monotonic()
+            try:
+                info = self.redis.info("memory")
+                used, most = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+            except redis.ResponseError:  # a Redis without INFO (the embedded store)
+                used, most = 0, 0
+        # this process's own adds count until the next look, as for the backlog
+        self._memory = (checked_at, used + incoming, most)
+        if most and used + incoming > most * 0.9:
+            raise Unavailable(
+                f"Redis is near its maxmemory ({used} of {most} bytes used); retry later.",
+                retry_after=5,
+            )
+
     def submit(
         self,
         events: list[dict[str, Any]],
         received_at: datetime,
-        seed: dict[str, Any] | None = None,
+        legacy: dict[str, Any] | None = None,
         encoded: list[bytes] | None = None,
+        ingested_by: str = "anonymous",
     ) -> list[str]:
-        """Hand validated events to the ingest stream; raises Unavailable (503) on overload.
+        """Hand validated events to the HTTP ingest streams; raises Unavailable (503) on
+        overload: the whole backlog over AUDIT_MAX_BACKLOG events (refreshed each
+        second), an HTTP stream's unconsumed events or bytes over their limits (checked
+        atomically with the add), or Redis near its ``maxmemory``.
 
         The consumer group is made sure of first, so events added before any worker
         starts are still consumed.
@@ -80,15 +101,21 @@ class AuditService:
                     f"{self.settings.max_backlog} (AUDIT_MAX_BACKLOG).",
                     retry_after=5,
                 )
-            extra: dict[str, str | bytes] = {"received_at": format_utc(received_at)}
-            if seed is not None:
-                extra["seed"] = orjson.dumps(seed)
-            self.streams.add(events, extra, encoded)
+            blobs = encoded if encoded is not None else [orjson.dumps(e) for e in events]
+            self._memory_check(sum(len(b) for b in blobs))
+            extra: dict[str, str | bytes] = {
+                "received_at": format_utc(received_at),
+                "ingested_by": ingested_by,
+            }
+            if legacy is not None:
+                extra["legacy"] = orjson.dumps(legacy)
+            s = self.settings
+            self.streams.add_http(events, blobs, extra, s.max_backlog, s.max_backlog_bytes)
             # count what this process added since the last look, so the limit holds
             # between refreshes instead of letting a second's worth through
             checked_at, value = self._backlog
             self._backlog = (checked_at, value + len(events))
         except redis.RedisError as exc:
             self._groups_ready = False
-            raise Unavailable(f"Redis is unavailable: {type(exc).__name__}.") from None
+            raise redis_unavailable(exc) from None
         return [e["id"] for e in events]

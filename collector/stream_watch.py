@@ -24,8 +24,9 @@ from typing import Any
 
 import redis
 
-from collector.keys import GROUP, Keys
-from collector.scripts import load_script
+from collector import scripts
+from collector.keys import GROUP, KeyNames
+from collector.scripts import ScriptCall
 
 log = logging.getLogger(__name__)
 
@@ -59,30 +60,28 @@ class StreamReport:
 class StreamWatch:
     """Guarded reads, and the counts of entries producers deleted before consumption."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys, max_ahead_ms: int) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames, max_ahead_ms: int) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self.max_ahead_ms = max_ahead_ms
-        self._read = redis_client.register_script(load_script("guarded_read.lua"))
 
     def begin(self, stream: str) -> None:
         """Start counting for a group just created at 0: everything in the stream now is
         undelivered, everything trimmed before was never ours to lose."""
         info = self.redis.xinfo_stream(stream)
         delivered = int(info["entries-added"]) - int(info["length"])
-        self.redis.set(self.keys.stream_delivered(stream), delivered, nx=True)
+        self.redis.set(self.key_names.stream_delivered(stream), delivered, nx=True)
 
-    def read(self, stream: str, consumer: str, count: int, client: Any = None) -> GuardedRead:
-        """New entries of ``stream`` for ``consumer`` (at most ``count``), with the check.
+    def read_call(self, stream: str, consumer: str, count: int) -> ScriptCall:
+        """The guarded read of ``stream`` for ``consumer`` (at most ``count`` entries), as a
+        script call (run it, or add it to a pipeline; :meth:`parse` reads the reply)."""
+        k = self.key_names
+        keys = [stream, k.stream_delivered(stream), k.stream_deleted(stream)]
+        return ScriptCall("guarded_read", keys, [GROUP, consumer, count])
 
-        ``client`` may be a pipeline (then the caller parses with :meth:`parse`).
-        """
-        reply = self._read(
-            keys=[stream, self.keys.stream_delivered(stream), self.keys.stream_deleted(stream)],
-            args=[GROUP, consumer, count],
-            client=client,
-        )
-        return self.parse(stream, reply)
+    def read(self, stream: str, consumer: str, count: int) -> GuardedRead:
+        """New entries of ``stream`` for ``consumer`` (at most ``count``), with the check."""
+        return self.parse(stream, scripts.run(self.redis, self.read_call(stream, consumer, count)))
 
     def parse(self, stream: str, reply: Any) -> GuardedRead:
         """A :class:`GuardedRead` from the script's reply; logs deletions and far ids."""
@@ -103,20 +102,22 @@ class StreamWatch:
         return GuardedRead(entries, deleted, last_id)
 
     def count_vanished(self, stream: str, entry_ids: Iterable[str]) -> int:
-        """Ack pending entries that were deleted before they were stored; count them."""
+        """Count pending entries found deleted before they were stored (and ack them, for
+        a Redis that still lists them as pending)."""
         ids = list(entry_ids)
         if not ids:
             return 0
-        acked = int(self.redis.xack(stream, GROUP, *ids))
-        if acked:
-            self.redis.incrby(self.keys.stream_deleted(stream), acked)
-            log.warning(
-                "%d pending entr%s of %s deleted before they were stored; those events are lost",
-                acked,
-                "y" if acked == 1 else "ies",
-                stream,
-            )
-        return acked
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(stream, GROUP, *ids)
+        pipe.incrby(self.key_names.stream_deleted(stream), len(ids))
+        pipe.execute()
+        log.warning(
+            "%d pending entr%s of %s deleted before they were stored; those events are lost",
+            len(ids),
+            "y" if len(ids) == 1 else "ies",
+            stream,
+        )
+        return len(ids)
 
     def _check_clock(self, stream: str, last_id: str) -> None:
         ahead = id_ms(last_id) - int(time.time() * 1000)
@@ -132,7 +133,7 @@ class StreamWatch:
     def deleted_unconsumed(self, streams: Iterable[str]) -> dict[str, int]:
         """Entries deleted before consumption, per stream, since the stream began."""
         names = list(streams)
-        values = self.redis.mget([self.keys.stream_deleted(s) for s in names]) if names else []
+        values = self.redis.mget([self.key_names.stream_deleted(s) for s in names]) if names else []
         return {s: int(v or 0) for s, v in zip(names, values, strict=True)}
 
     def report(self, streams: Iterable[str]) -> list[StreamReport]:
@@ -152,11 +153,11 @@ class StreamWatch:
         return reports
 
 
-def deleted_unconsumed_total(redis_client: redis.Redis, keys: Keys) -> int:
+def deleted_unconsumed_total(redis_client: redis.Redis, key_names: KeyNames) -> int:
     """``audit_ingest_deleted_unconsumed_total``: entries producers deleted before any
     worker stored them, over every ingest stream (read from Redis at scrape time)."""
-    watch = StreamWatch(redis_client, keys, 0)
-    return sum(watch.deleted_unconsumed(keys.ingest_streams()).values())
+    watch = StreamWatch(redis_client, key_names, 0)
+    return sum(watch.deleted_unconsumed(key_names.all_ingest_streams()).values())
 
 
 def _text(value: bytes | str) -> str:

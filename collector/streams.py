@@ -1,8 +1,13 @@
 """The ingest streams, their consumer group and the dead-letter stream.
 
-Entry format (the stream protocol): field ``event``, the event as JSON; the API
-also sets ``received_at`` (RFC 3339) and, for the seed's routes, ``seed`` (JSON of
-the seed's own fields). Nothing but ``event`` is required of a producer.
+Entry format (the stream protocol): field ``event``, the event as JSON. Nothing but
+``event`` is required of a producer, and nothing else a direct producer sets is read.
+On the HTTP streams, which only the API writes, it also sets ``received_at`` (RFC
+3339), ``ingested_by`` (the API key's name) and, for the legacy routes, ``legacy``
+(JSON of the old API's own fields; ``seed``, its former name, is still read).
+
+Reads go through :class:`collector.stream_watch.StreamWatch`, which counts entries a
+producer trimmed away before any worker read them.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 import redis
+from redis.client import Pipeline
 
-from collector.keys import GROUP, Keys
-from collector.scripts import load_script
+from collector import scripts
+from collector.errors import Unavailable
+from collector.keys import GROUP, KeyNames
+from collector.scripts import ScriptCall
+from collector.stream_watch import StreamWatch
 from collector.timefmt import format_utc, now_utc
 
 # How long a dead-lettered entry is remembered: far longer than any redelivery takes.
@@ -64,19 +73,69 @@ def _text(value: bytes | str) -> str:
 class IngestStreams:
     """Produce to, consume from and inspect the ingest streams."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, key_names: KeyNames, max_ahead_ms: int = 300_000
+    ) -> None:
         self.redis = redis_client
-        self.keys = keys
-        self.streams = keys.ingest_streams()
-        self._dead_letter = redis_client.register_script(load_script("deadletter.lua"))
+        self.key_names = key_names
+        self.direct = key_names.ingest_streams()
+        self.http = key_names.http_streams()
+        self.streams = self.direct + self.http
+        self.watch = StreamWatch(redis_client, key_names, max_ahead_ms)
+        self._last_ids: dict[str, str] = {}  # per stream, the last id the last read saw
 
     # -- producing --------------------------------------------------------------------
     def partition_for(self, tenant: str) -> int:
         """Spread by tenant: a tenant's events keep their order on one partition."""
-        return zlib.crc32(tenant.encode()) % len(self.streams)
+        return zlib.crc32(tenant.encode()) % len(self.direct)
 
     def stream_for(self, tenant: str) -> str:
-        return self.streams[self.partition_for(tenant)]
+        """The direct producers' stream for ``tenant``."""
+        return self.direct[self.partition_for(tenant)]
+
+    def is_http(self, stream: str) -> bool:
+        """Whether ``stream`` is one only the API writes (its extra fields are trusted)."""
+        return stream in self.http
+
+    def add_http(
+        self,
+        events: Sequence[dict[str, Any]],
+        encoded: Sequence[bytes],
+        extra: dict[str, str | bytes],
+        max_events: int,
+        max_bytes: int,
+    ) -> list[str]:
+        """Add HTTP-accepted events to their HTTP streams; raises Unavailable (503) when a
+        stream's unconsumed events or bytes are over their limits.
+
+        The check and the adds are one script call per stream, so concurrent requests
+        overshoot a limit by at most one batch; a batch bound for one stream is all or
+        nothing.
+        """
+        by_stream: dict[str, list[bytes]] = {}
+        for event, blob in zip(events, encoded, strict=True):
+            stream = self.http[self.partition_for(str(event.get("tenant") or "default"))]
+            by_stream.setdefault(stream, []).append(blob)
+        names = ["event", *extra]
+        ids: list[str] = []
+        for stream, blobs in by_stream.items():
+            args: list[Any] = [GROUP, max_events, max_bytes, len(names)]
+            for blob in blobs:
+                args += ["event", blob]
+                for name, value in extra.items():
+                    args += [name, value]
+            keys = [stream, self.key_names.stream_bytes(stream)]
+            reply = scripts.run(self.redis, ScriptCall("http_add", keys, args))
+            if _text(reply[0]) != "ok":
+                what, held = _text(reply[1]), int(reply[2])
+                raise Unavailable(
+                    f"The ingest backlog is over its limit of {max_events} events or "
+                    f"{max_bytes} bytes (AUDIT_MAX_BACKLOG, AUDIT_MAX_BACKLOG_BYTES): "
+                    f"{held} {what} not yet stored.",
+                    retry_after=5,
+                )
+            ids += [_text(i) for i in reply[1:]]
+        return ids
 
     def add(
         self,
@@ -113,32 +172,43 @@ class IngestStreams:
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+            else:
+                self.watch.begin(stream)
 
     def read(self, consumer: str, count: int, block_ms: int, start: int = 0) -> list[Entry]:
         """New entries for ``consumer``: at most ``count`` per stream, waiting up to ``block_ms``.
 
-        With several partitions each is read without blocking (a multi-stream read would
-        cross hash slots on a cluster); only when all are empty does it block, on one.
+        Every stream is read with the guarded read (no blocking inside a script), in one
+        pipeline, starting at ``start`` so that no stream waits behind the others. Only
+        when all are empty does it wait, on one stream (a wait on several would cross hash
+        slots on a cluster), for anything after the last id the read saw there.
         """
-        block = block_ms if block_ms > 0 else None  # BLOCK 0 would wait forever
-        if len(self.streams) == 1:
-            reply = self.redis.xreadgroup(
-                GROUP, consumer, {self.streams[0]: ">"}, count=count, block=block
-            )
-            return _entries(reply)
-        order = (
-            self.streams[start % len(self.streams) :] + self.streams[: start % len(self.streams)]
-        )
-        pipe = self.redis.pipeline(transaction=False)
-        for stream in order:
-            pipe.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
-        entries = [e for reply in pipe.execute() for e in _entries(reply)]
-        if entries or block is None:
+        count_each = max(1, count // len(self.streams)) if len(self.streams) > 1 else count
+        rotation = start % len(self.streams)
+        order = self.streams[rotation:] + self.streams[:rotation]
+        entries = self._guarded_reads(consumer, order, count_each)
+        if entries or block_ms <= 0:
             return entries
-        reply = self.redis.xreadgroup(
-            GROUP, consumer, {order[0]: ">"}, count=count, block=min(block_ms, 100)
-        )
-        return _entries(reply)
+        wait_on = order[0]
+        self.redis.xread({wait_on: self._last_ids.get(wait_on, "$")}, block=min(block_ms, 200))
+        return self._guarded_reads(consumer, order, count_each)
+
+    def _guarded_reads(self, consumer: str, order: list[str], count: int) -> list[Entry]:
+        calls = [self.watch.read_call(stream, consumer, count) for stream in order]
+
+        def fill(pipe: Pipeline) -> None:
+            for call in calls:
+                scripts.pipe_call(pipe, call)
+
+        _, replies = scripts.execute(self.redis, fill)
+        entries: list[Entry] = []
+        for stream, reply in zip(order, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            read = self.watch.parse(stream, reply)
+            self._last_ids[stream] = read.last_id
+            entries += [Entry(stream, entry_id, fields_) for entry_id, fields_ in read.entries]
+        return entries
 
     def claim(
         self, consumer: str, min_idle_ms: int, count: int = 256, owner: str | None = None
@@ -168,28 +238,38 @@ class IngestStreams:
                 list[tuple[bytes, dict[bytes, bytes] | None]],
                 self.redis.xclaim(stream, GROUP, consumer, min_idle_ms, list(counts)),
             )
+            delivered = set()
             for entry_id, fields_ in got:
-                if fields_ is None:  # deleted from the stream; nothing to deliver
-                    continue
-                eid = _text(entry_id)
-                claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
+                if fields_ is not None:  # None: deleted (older Redis, fakeredis)
+                    eid = _text(entry_id)
+                    delivered.add(eid)
+                    claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
+            # Redis 7 drops a deleted entry from the pending list when it is claimed, and
+            # does not return it: one not delivered that is gone from the stream was
+            # deleted before it was stored (one still there was claimed by another worker)
+            gone = [
+                eid
+                for eid in counts
+                if eid not in delivered and not self.redis.xrange(stream, eid, eid)
+            ]
+            self.watch.count_vanished(stream, gone)
         return claimed
 
-    def queue_ack(self, pipe: Any, entries: Iterable[Entry]) -> None:
+    def pipe_ack(self, pipe: Pipeline, entries: Iterable[Entry]) -> None:
+        """Add the XACKs of ``entries`` to a pipeline, one per stream."""
         by_stream: dict[str, list[str]] = {}
         for entry in entries:
             by_stream.setdefault(entry.stream, []).append(entry.id)
         for stream, ids in by_stream.items():
             pipe.xack(stream, GROUP, *ids)
 
-    def queue_dead_letters(self, pipe: Any, letters: Iterable[DeadLetter]) -> None:
-        """Add each letter once per source entry (a redelivery adds nothing)."""
-        for letter in letters:
-            keys = [self.keys.dead, self.keys.dead_marker(letter.source, letter.source_id)]
-            args: list[Any] = [DEAD_MARKER_TTL_S]
-            for name, value in letter.fields().items():
-                args += (name, value)
-            self._dead_letter(keys=keys, args=args, client=pipe)
+    def dead_letter_call(self, letter: DeadLetter) -> ScriptCall:
+        """The script call adding ``letter`` once per source entry (a redelivery adds nothing)."""
+        keys = [self.key_names.dead, self.key_names.dead_marker(letter.source, letter.source_id)]
+        args: list[Any] = [DEAD_MARKER_TTL_S]
+        for name, value in letter.fields().items():
+            args += (name, value)
+        return ScriptCall("deadletter", keys, args)
 
     # -- inspection and housekeeping --------------------------------------------------
     def group_info(self, stream: str) -> dict[str, Any] | None:
@@ -255,7 +335,7 @@ class IngestStreams:
         return forgotten
 
     def dead_count(self) -> int:
-        return int(self.redis.xlen(self.keys.dead))
+        return int(self.redis.xlen(self.key_names.dead))
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:

@@ -17,17 +17,17 @@ producer is trusted with code execution on this worker, allow-list or not.
 from __future__ import annotations
 
 import logging
-import os
 import zlib
 from typing import Any
 
+from redis.client import Pipeline
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from collector import scripts
 from collector.client import RQ_FUNCTION
-from collector.intake import kept_payload
-from collector.keys import Keys
+from collector.queue_input import kept_payload
 from collector.settings import Settings
 from collector.streams import DeadLetter, IngestStreams
 
@@ -43,7 +43,7 @@ class AllowList:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.audit_settings = Settings.from_env()
-        if os.environ.get("AUDIT_RQ_SERIALIZER", "").strip().lower() == "json":
+        if self.audit_settings.rq_serializer == "json":
             kwargs["serializer"] = JSONSerializer  # whatever the command line said
         super().__init__(*args, **kwargs)
 
@@ -70,11 +70,15 @@ class AllowList:
         settings = self.audit_settings
         kept, extra = kept_payload(payload, settings.max_event_bytes)
         letter = DeadLetter(kept, reason, None, "rq", job.id, extra)
-        streams = IngestStreams(connection, Keys(settings.prefix, settings.partitions))
-        pipe = connection.pipeline(transaction=False)
-        streams.queue_dead_letters(pipe, [letter])
-        pipe.lrem(queue.intermediate_queue_key, 1, job.id)
-        pipe.execute()
+        call = IngestStreams(connection, settings.key_names).dead_letter_call(letter)
+
+        def fill(pipe: Pipeline) -> None:
+            scripts.pipe_call(pipe, call)
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+
+        _, replies = scripts.execute(connection, fill)
+        if isinstance(replies[0], Exception):
+            raise replies[0]  # not dead-lettered: RQ fails the job (still never run)
         job.delete()
         log.warning("RQ job %s refused and dead-lettered: %s", job.id, reason)
 

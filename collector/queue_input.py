@@ -8,15 +8,16 @@ always yields the same id, and the store keeps it once.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from marshmallow import ValidationError
 
 from collector import jsoncodec, jsonscan
-from collector.events import PreparedEvent, prepare, uuid7
-from collector.schema import DATA_MAX_DEPTH, SEED_FIELDS_SCHEMA
+from collector.events import DEFAULT_MAX_SKEW, PreparedEvent, prepare, uuid7
+from collector.schema import DATA_MAX_DEPTH, LEGACY_FIELDS_SCHEMA
 from collector.streams import DeadLetter, Entry
 from collector.timefmt import parse_rfc3339
 
@@ -70,9 +71,17 @@ class Undecodable(ValueError):
 
 
 def from_entry(
-    entry: Entry, now: datetime, max_deliveries: int, max_event_bytes: int
+    entry: Entry,
+    now: datetime,
+    max_deliveries: int,
+    max_event_bytes: int,
+    trusted: bool = False,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> PreparedEvent | DeadLetter:
-    """Validate one stream entry."""
+    """Validate one stream entry. Only an entry of a stream the API alone writes
+    (``trusted``) has its ``received_at``, ``ingested_by`` and legacy fields read; on a
+    direct producer's stream they are the worker's time and ``stream:<stream>``.
+    """
 
     def dead(reason: str, errors: Any = None) -> DeadLetter:
         payload, extra = kept_payload(entry.fields.get(b"event", b""), max_event_bytes)
@@ -88,6 +97,9 @@ def from_entry(
         data = parse_event_json(raw, max_event_bytes)
     except Undecodable as exc:
         return dead(exc.reason, exc.errors)
+    if not trusted:
+        extra: dict[str, Any] = {"ingested_by": f"stream:{entry.stream}"}
+        return _prepare_entry(entry, data, now, extra, max_skew, dead)
     received = now
     stamp = entry.fields.get(b"received_at")
     if stamp:
@@ -95,27 +107,45 @@ def from_entry(
             received = parse_rfc3339(stamp.decode())
         except (ValueError, UnicodeDecodeError):
             return dead("received_at is not an RFC 3339 date-time")
-    extra = None
-    seed = entry.fields.get(b"seed")
-    if seed:  # the seed route's own fields, set by the API: checked like everything else
+    extra = {"ingested_by": entry.fields.get(b"ingested_by", b"anonymous").decode(errors="replace")}
+    # the old API's own fields, set by the API: checked like everything else; "seed" is
+    # their field's former name, still accepted from entries added before an upgrade
+    legacy = entry.fields.get(b"legacy") or entry.fields.get(b"seed")
+    if legacy:
         try:
-            extra = {"seed": SEED_FIELDS_SCHEMA.load(jsoncodec.loads(seed))}
+            extra = {"legacy": LEGACY_FIELDS_SCHEMA.load(jsoncodec.loads(legacy)), **extra}
         except jsoncodec.JSONError:
-            return dead("seed is not valid JSON")
+            return dead("legacy fields are not valid JSON")
         except ValidationError as exc:
-            return dead("invalid seed fields", {"seed": exc.messages})
+            return dead("invalid legacy fields", {"legacy": exc.messages})
+    return _prepare_entry(entry, data, received, extra, max_skew, dead)
 
+
+def _prepare_entry(
+    entry: Entry,
+    data: Any,
+    received: datetime,
+    extra: dict[str, Any],
+    max_skew: timedelta,
+    dead: Callable[[str, Any], DeadLetter],
+) -> PreparedEvent | DeadLetter:
     def default_id() -> str:  # only for events that come without an id
         return uuid7(int(entry.id.split("-", 1)[0]), f"{entry.stream}/{entry.id}".encode())
 
     try:
-        return prepare(data, received, default_id, extra)
+        return prepare(data, received, default_id, extra, max_skew)
     except ValidationError as exc:
         return dead("invalid event", exc.messages)
 
 
 def from_job_item(
-    item: Any, job_id: str, index: int, created_ms: int, now: datetime, max_event_bytes: int
+    item: Any,
+    job_id: str,
+    index: int,
+    created_ms: int,
+    now: datetime,
+    max_event_bytes: int,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> PreparedEvent | DeadLetter:
     """Validate one event of an RQ job (``index`` is its place in the job's list)."""
     source_id = f"{job_id}/{index}"
@@ -138,6 +168,7 @@ def from_job_item(
         except jsonscan.ShapeError:
             return dead(f"too deep: nested more than {MAX_EVENT_DEPTH} levels")
     try:
-        return prepare(item, now, uuid7(created_ms, f"rq/{source_id}".encode()))
+        default_id = uuid7(created_ms, f"rq/{source_id}".encode())
+        return prepare(item, now, default_id, {"ingested_by": "rq"}, max_skew)
     except ValidationError as exc:
         return dead("invalid event", exc.messages)

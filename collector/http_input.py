@@ -1,4 +1,4 @@
-"""HTTP ingest: a request body to validated events, checked in the contract's order.
+"""HTTP ingest: a request body to validated events, checked in the documented order.
 
 Size (413), then content type (415), then JSON (400), then the events (422): each
 check is done before the next, cheaper first, so a huge body is refused unread. Depth
@@ -53,21 +53,15 @@ class Submission:
 MAX_BODY_DEPTH = DATA_MAX_DEPTH + 2
 
 
-def max_body_bytes(settings: Settings) -> int:
-    """The largest body any request may have: a full batch of full-size events."""
-    return settings.max_batch * settings.max_event_bytes
-
-
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def _body_too_large(body: bytes, settings: Settings) -> None:
-    most = max_body_bytes(settings)
+    most = settings.max_body_bytes
     if len(body) > most:
         raise PayloadTooLarge(
-            f"Body of {len(body)} bytes is over the limit of {most} "
-            "(AUDIT_MAX_BATCH x AUDIT_MAX_EVENT_BYTES)."
+            f"Body of {len(body)} bytes is over the limit of {most} (AUDIT_MAX_BODY_BYTES)."
         )
 
 
