@@ -15,7 +15,7 @@ def _xadd(service, raw: bytes) -> None:
 
 
 def _dead(service) -> list[dict[bytes, bytes]]:
-    return [fields for _, fields in service.redis.xrange(service.keys.dead)]
+    return [fields for _, fields in service.redis.xrange(service.key_names.dead)]
 
 
 def test_a_deep_entry_is_dead_lettered_alone_as_too_deep(service, drain):

@@ -229,10 +229,15 @@ class StreamWorker:
                 if isinstance(d.item, DeadLetter)
             }
             for entry in result.dead_lettered:
-                reason = reasons[entry.stream, entry.id]
-                log.warning(
-                    "worker %s: dead letter %s %s: %s", self.name, entry.stream, entry.id, reason
-                )
+                reason = reasons.get((entry.stream, entry.id))
+                if reason is not None:  # the writer logs the letters it made itself
+                    log.warning(
+                        "worker %s: dead letter %s %s: %s",
+                        self.name,
+                        entry.stream,
+                        entry.id,
+                        reason,
+                    )
         settled = result.settled
         if settled:
             pipe = self.redis.pipeline(transaction=False)
