@@ -49,6 +49,7 @@ EXAMPLE_STORED = {
     "received_at": "2026-11-28T09:15:00.412000Z",
     "schema_version": 1,
     "seq": 17,
+    "ingested_by": "billing-api",
 }
 
 

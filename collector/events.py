@@ -87,7 +87,7 @@ def validate(
     if messages is not None:
         raise ValidationError(messages)
     occurred = loaded.get("occurred_at")
-    if received_at is not None and occurred is not None and occurred > received_at + max_skew:
+    if received_at is not None and occurred is not None and occurred - received_at > max_skew:
         seconds = int(max_skew.total_seconds())
         raise ValidationError(
             {"occurred_at": [f"Must be at most {seconds} s after the time it was received."]}

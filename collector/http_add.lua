@@ -5,8 +5,9 @@
 -- Returns {'ok', id1, id2, ...} or {'full', 'events'|'bytes', how many now}.
 --
 -- The check and the adds are one step, so concurrent requests cannot all pass the
--- check and then overshoot together. Unconsumed bytes are estimated from the entries
--- not yet acked (lag + pending) times the stream's mean entry size.
+-- check and then overshoot together: a batch is refused once the backlog is over a
+-- limit, so it ends over by at most one batch. Unconsumed bytes are estimated from the
+-- entries not yet acked (lag + pending) times the stream's mean entry size.
 local function field(list, name)
   for i = 1, #list, 2 do
     if list[i] == name then return list[i + 1] end
@@ -30,7 +31,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
     end
   end
 end
-if unconsumed + n > max_events and unconsumed > 0 then
+if unconsumed > max_events then
   return {'full', 'events', unconsumed}
 end
 local added_bytes = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -40,7 +41,7 @@ if unconsumed > 0 then
 end
 local held = 0
 if added > 0 then held = unconsumed * added_bytes / added end
-if held + incoming > max_bytes and unconsumed > 0 then
+if held > max_bytes then
   return {'full', 'bytes', math.floor(held)}
 end
 local out = {'ok'}

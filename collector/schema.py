@@ -315,6 +315,14 @@ class EventSchema(LeanSchema):
     received_at = Timestamp(dump_only=True)
     schema_version = fields.Integer(dump_only=True, metadata={"example": SCHEMA_VERSION})
     seq = fields.Integer(dump_only=True, metadata={"description": "Dense per-tenant sequence."})
+    ingested_by = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "Who handed it in: the API key's name (anonymous with auth off), "
+            "stream:<stream> or rq.",
+            "example": "billing-api",
+        },
+    )
 
 
 class LegacyFieldsSchema(Schema):

@@ -320,18 +320,22 @@ class IngestStreams:
         return trimmed
 
     def forget_idle_consumers(self, idle_ms: int) -> list[str]:
-        """Delete consumers idle at least ``idle_ms`` with nothing pending; returns their names."""
-        forgotten = []
+        """Delete consumers idle at least ``idle_ms`` with nothing pending on any stream;
+        returns their names. (Every read touches every stream, so a consumer exists on
+        each: it is forgotten everywhere or nowhere.)"""
+        seen: dict[str, list[tuple[str, bool]]] = {}
         for stream in self.streams:
             try:
                 consumers = self.redis.xinfo_consumers(stream, GROUP)
             except redis.ResponseError:
                 continue
             for consumer in consumers:
-                if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms:
-                    name = _text(consumer["name"])
-                    self.redis.xgroup_delconsumer(stream, GROUP, name)
-                    forgotten.append(name)
+                idle = int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms
+                seen.setdefault(_text(consumer["name"]), []).append((stream, idle))
+        forgotten = [name for name, where in seen.items() if all(idle for _, idle in where)]
+        for name in forgotten:
+            for stream, _ in seen[name]:
+                self.redis.xgroup_delconsumer(stream, GROUP, name)
         return forgotten
 
     def dead_count(self) -> int:
