@@ -149,6 +149,19 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             f"stream {stream}: {length} entries; group audit-workers: lag {info.get('lag')}, "
             f"pending {info.get('pending')}, consumers {info.get('consumers')}"
         )
+    for report in svc.streams.watch.report(svc.streams.streams):
+        if report.deleted_unconsumed:
+            print(
+                f"stream {report.stream}: {report.deleted_unconsumed} entries deleted before "
+                "they were stored (a producer's XADD MAXLEN/MINID?)"
+            )
+        if report.ahead_ms > settings.max_clock_skew_s * 1000:
+            print(
+                f"stream {report.stream}: last id {report.last_id} is "
+                f"{report.ahead_ms // 1000} s ahead of the clock"
+            )
+    print(f"deleted before consumption (all ingest streams): {svc.streams.deleted_unconsumed()}")
+    print(f"conflicting duplicates refused: {svc.conflicts()}")
     print(f"dead letters ({svc.key_names.dead}): {svc.streams.dead_count()}")
     print(f"backlog (lag + pending): {svc.streams.backlog()}")
     seen = svc.maintenance.workers()

@@ -338,6 +338,10 @@ class IngestStreams:
                 self.redis.xgroup_delconsumer(stream, GROUP, name)
         return forgotten
 
+    def deleted_unconsumed(self) -> int:
+        """Entries producers deleted before any worker stored them, over every stream."""
+        return sum(self.watch.deleted_unconsumed(self.streams).values())
+
     def dead_count(self) -> int:
         return int(self.redis.xlen(self.key_names.dead))
 

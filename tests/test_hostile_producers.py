@@ -102,3 +102,31 @@ def test_direct_producers_cannot_set_server_fields(service, drain, field):
     assert stored["received_at"] != "2000-01-01T00:00:00.000000Z"
     assert "legacy" not in stored and "seed" not in stored
     assert GROUP  # the group exists for every stream the worker read
+
+
+@pytest.mark.real
+def test_status_reports_deletions_far_future_ids_and_conflicts(redis_server, monkeypatch, capsys):
+    import redis
+
+    from cli import main
+    from collector.service import AuditService
+    from collector.settings import Settings
+    from worker import StreamWorker
+
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    settings = Settings(auth=False)
+    svc = AuditService(client, settings)
+    svc.streams.ensure_groups()
+    [stream] = svc.key_names.ingest_streams()
+    for n in range(3):
+        client.xadd(stream, {"event": orjson.dumps(event(id=f"s{n}"))})
+    client.xadd(stream, {"event": b"{}"}, maxlen=0, approximate=False)
+    client.xadd(stream, {"event": orjson.dumps(event(id="future"))}, id="99999999999999-0")
+    StreamWorker(client, settings, name="w").run_burst()
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert f"stream {stream}: 4 entries deleted before they were stored" in out
+    assert "ahead of the clock" in out
+    assert "deleted before consumption (all ingest streams): 4" in out
