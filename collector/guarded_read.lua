@@ -1,7 +1,9 @@
 -- Read new entries for a consumer, counting the entries deleted before any consumer got them.
 -- KEYS[1] the ingest stream, KEYS[2] its counter of entries delivered to the group,
 -- KEYS[3] its counter of entries deleted before delivery (both in the stream's slot).
--- ARGV[1] group, ARGV[2] consumer, ARGV[3] count.
+-- ARGV[1] group, ARGV[2] consumer, ARGV[3] count, ARGV[4] the most bytes of a field value
+-- sent back whole: a longer one comes back as its first 4096 bytes, and the entry gains
+-- a field "__truncated" with the value's full size (so a read is bounded in bytes).
 -- Returns {entries (as XREADGROUP gives them for the stream: {id, {field, value, ...}}),
 --          deleted just now, the stream's last generated id}.
 --
@@ -60,6 +62,18 @@ local entries = {}
 if reply and reply[1] then
   -- {{stream, entries}}; fakeredis gives {stream, entries}
   if type(reply[1]) == 'table' then entries = reply[1][2] else entries = reply[2] end
+end
+local most = tonumber(ARGV[4])
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  local n = #fields
+  for i = 2, n, 2 do
+    if #fields[i] > most then
+      fields[#fields + 1] = '__truncated'
+      fields[#fields + 1] = tostring(#fields[i])
+      fields[i] = string.sub(fields[i], 1, 4096)
+    end
+  end
 end
 redis.call('SET', KEYS[2], delivered + #entries)
 return {entries, deleted, field(info, 'last-generated-id')}

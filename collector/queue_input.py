@@ -90,6 +90,16 @@ def from_entry(
 
     if entry.deliveries > max_deliveries:
         return dead("delivery limit")
+    truncated = entry.fields.get(b"__truncated")
+    if truncated is not None:  # the read sent back only a preview of a huge value
+        return DeadLetter(
+            entry.fields.get(b"event", b"")[:PREVIEW_BYTES],
+            f"too large: {int(truncated)} bytes, over the limit of {max_event_bytes}",
+            None,
+            entry.stream,
+            entry.id,
+            {"size": truncated.decode(), "preview": "1", "deliveries": str(entry.deliveries)},
+        )
     raw = entry.fields.get(b"event")
     if raw is None:
         return dead('entry has no "event" field')

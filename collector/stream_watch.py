@@ -60,10 +60,17 @@ class StreamReport:
 class StreamWatch:
     """Guarded reads, and the counts of entries producers deleted before consumption."""
 
-    def __init__(self, redis_client: redis.Redis, key_names: KeyNames, max_ahead_ms: int) -> None:
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        key_names: KeyNames,
+        max_ahead_ms: int,
+        max_value_bytes: int = 65536,
+    ) -> None:
         self.redis = redis_client
         self.key_names = key_names
         self.max_ahead_ms = max_ahead_ms
+        self.max_value_bytes = max_value_bytes
 
     def begin(self, stream: str) -> None:
         """Start counting for a group just created at 0: everything in the stream now is
@@ -77,7 +84,7 @@ class StreamWatch:
         script call (run it, or add it to a pipeline; :meth:`parse` reads the reply)."""
         k = self.key_names
         keys = [stream, k.stream_delivered(stream), k.stream_deleted(stream)]
-        return ScriptCall("guarded_read", keys, [GROUP, consumer, count])
+        return ScriptCall("guarded_read", keys, [GROUP, consumer, count, self.max_value_bytes])
 
     def read(self, stream: str, consumer: str, count: int) -> GuardedRead:
         """New entries of ``stream`` for ``consumer`` (at most ``count``), with the check."""

@@ -74,14 +74,18 @@ class IngestStreams:
     """Produce to, consume from and inspect the ingest streams."""
 
     def __init__(
-        self, redis_client: redis.Redis, key_names: KeyNames, max_ahead_ms: int = 300_000
+        self,
+        redis_client: redis.Redis,
+        key_names: KeyNames,
+        max_ahead_ms: int = 300_000,
+        max_event_bytes: int = 65536,
     ) -> None:
         self.redis = redis_client
         self.key_names = key_names
         self.direct = key_names.ingest_streams()
         self.http = key_names.http_streams()
         self.streams = self.direct + self.http
-        self.watch = StreamWatch(redis_client, key_names, max_ahead_ms)
+        self.watch = StreamWatch(redis_client, key_names, max_ahead_ms, max_event_bytes)
         self._last_ids: dict[str, str] = {}  # per stream, the last id the last read saw
 
     # -- producing --------------------------------------------------------------------
@@ -183,7 +187,7 @@ class IngestStreams:
         when all are empty does it wait, on one stream (a wait on several would cross hash
         slots on a cluster), for anything after the last id the read saw there.
         """
-        count_each = max(1, count // len(self.streams)) if len(self.streams) > 1 else count
+        count_each = count
         rotation = start % len(self.streams)
         order = self.streams[rotation:] + self.streams[:rotation]
         entries = self._guarded_reads(consumer, order, count_each)

@@ -7,6 +7,7 @@ are already in place; the store is idempotent by (tenant, id), so they land once
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -61,7 +62,9 @@ class StreamWorker:
         self.batch_size = batch_size
         self.block_ms = block_ms
         keys = settings.key_names
-        self.streams = IngestStreams(redis_client, keys, settings.max_clock_skew_s * 1000)
+        self.streams = IngestStreams(
+            redis_client, keys, settings.max_clock_skew_s * 1000, settings.max_event_bytes
+        )
         self.batch_writer = BatchWriter(redis_client, settings)
         self.maintenance = Maintenance(redis_client, keys, settings)
         self.stats = {"stored": 0, "duplicates": 0, "dead": 0, "batches": 0}
@@ -202,6 +205,11 @@ class StreamWorker:
     def _decode(self, entry: Entry, now: datetime) -> PreparedEvent | DeadLetter:
         """One entry as an event or a dead letter; whatever goes wrong stays with it."""
         s = self.settings
+        if b"__truncated" in entry.fields:  # a huge value: dead-lettered with its digest
+            letter = from_entry(entry, now, s.max_deliveries, s.max_event_bytes)
+            if isinstance(letter, DeadLetter):
+                letter.extra["sha256"] = self._digest(entry)
+            return letter
         try:
             return from_entry(
                 entry,
@@ -216,6 +224,14 @@ class StreamWorker:
             payload, extra = kept_payload(entry.fields.get(b"event", b""), s.max_event_bytes)
             reason = f"could not be decoded: {type(exc).__name__}"
             return DeadLetter(payload, reason, None, entry.stream, entry.id, extra)
+
+    def _digest(self, entry: Entry) -> str:
+        """SHA-256 of an entry's whole event field, read alone (the batch read had only a
+        preview of it): one huge entry in memory at a time, never a batch of them."""
+        rows = self.redis.xrange(entry.stream, entry.id, entry.id)
+        fields = rows[0][1] if rows else None
+        whole = fields.get(b"event") if fields else None
+        return hashlib.sha256(whole if isinstance(whole, bytes) else b"").hexdigest()
 
     def _settle(self, deliveries: list[Delivery[Entry]]) -> None:
         """Store and dead-letter, then ack what that settled (on the writer thread)."""
