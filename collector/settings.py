@@ -22,8 +22,8 @@ from collector.keys import KeyNames
 DEFAULT_MAX_BACKLOG = 100_000
 # The most any HTTP body may be; AUDIT_MAX_BODY_BYTES may lower it, never raise it.
 MAX_BODY_BYTES_CEILING = 16 * 1024 * 1024
-# Measured (benchmarks/request_memory.py, docs/design.md): a request costs its serving
-# process at most ~3x its body. 4 MiB holds a full batch (1,000) of ~4 KB events;
+# Measured (benchmarks/request_memory.py, docs/security.md): a request costs its serving
+# process at most ~4x its body. 4 MiB holds a full batch (1,000) of ~4 KB events;
 # larger events come in smaller batches.
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 # Unconsumed bytes the HTTP ingest streams may hold before ingest answers 503: about
