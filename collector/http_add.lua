@@ -1,5 +1,6 @@
 -- Add HTTP-accepted events to one HTTP ingest stream, unless its backlog is over a limit.
--- KEYS[1] the stream, KEYS[2] its counter of bytes ever added (same slot).
+-- KEYS[1] the stream, KEYS[2] a hash of what was ever added to it, fields "bytes" and
+-- "entries" (same slot).
 -- ARGV[1] group, ARGV[2] most unconsumed entries, ARGV[3] most unconsumed bytes,
 -- ARGV[4] fields per entry (f), then for each entry its f field names and values.
 -- Returns {'ok', id1, id2, ...} or {'full', 'events'|'bytes', how many now}.
@@ -8,13 +9,6 @@
 -- check and then overshoot together: a batch is refused once the backlog is over a
 -- limit, so it ends over by at most one batch. Unconsumed bytes are estimated from the
 -- entries not yet acked (lag + pending) times the stream's mean entry size.
-local function field(list, name)
-  for i = 1, #list, 2 do
-    if list[i] == name then return list[i + 1] end
-  end
-  return nil
-end
-
 local group, max_events, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local per = tonumber(ARGV[4]) * 2
 local n = (#ARGV - 4) / per
@@ -25,20 +19,18 @@ local unconsumed = 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
   unconsumed = redis.call('XLEN', KEYS[1])
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
-    local lag = field(g, 'lag')
-    if field(g, 'name') == group and type(lag) == 'number' then
-      unconsumed = lag + field(g, 'pending')
+    local info = {}
+    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+    if info['name'] == group and type(info['lag']) == 'number' then
+      unconsumed = info['lag'] + info['pending']
     end
   end
 end
 if unconsumed > max_events then
   return {'full', 'events', unconsumed}
 end
-local added_bytes = tonumber(redis.call('GET', KEYS[2]) or '0')
-local added = 0
-if unconsumed > 0 then
-  added = tonumber(field(redis.call('XINFO', 'STREAM', KEYS[1]), 'entries-added') or 0)
-end
+local totals = redis.call('HMGET', KEYS[2], 'bytes', 'entries')
+local added_bytes, added = tonumber(totals[1] or '0'), tonumber(totals[2] or '0')
 local held = 0
 if added > 0 then held = unconsumed * added_bytes / added end
 if held > max_bytes then
@@ -50,5 +42,6 @@ for e = 0, n - 1 do
   for i = 1, per do fields[i] = ARGV[4 + e * per + i] end
   out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(fields))
 end
-redis.call('INCRBY', KEYS[2], incoming)
+redis.call('HINCRBY', KEYS[2], 'bytes', incoming)
+redis.call('HINCRBY', KEYS[2], 'entries', n)
 return out

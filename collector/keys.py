@@ -6,7 +6,8 @@ Layout (prefix ``audit``):
   group ``audit-workers``
 - ``audit:ingest:http`` or ``audit:ingest:http:{k}``: events accepted over HTTP, consumed by
   the same group; only the API writes them (``{audit:ingest:http}:bytes`` /
-  ``audit:ingest:http:{k}:bytes``: bytes ever added, for the byte backlog limit)
+  ``audit:ingest:http:{k}:bytes``: a hash of the bytes and entries ever added, for the
+  byte backlog limit)
 - ``{audit:ingest}:delivered`` / ``audit:ingest:{k}:delivered``, and ``...:deleted``: per
   ingest stream (in its slot), entries delivered to the group, and entries a producer
   deleted before delivery (``collector.stream_watch``)
@@ -69,7 +70,7 @@ class KeyNames:
         return f"{self._slot_of(stream)}:delivered"
 
     def stream_bytes(self, stream: str) -> str:
-        """Bytes ever added to an HTTP ingest stream."""
+        """What was ever added to an HTTP ingest stream: a hash of bytes and entries."""
         return f"{self._slot_of(stream)}:bytes"
 
     def stream_deleted(self, stream: str) -> str:
