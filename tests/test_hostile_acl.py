@@ -57,6 +57,8 @@ FORBIDDEN_EVERYWHERE = [
     ("XREADGROUP", "GROUP", "audit-workers", "c", "STREAMS", "audit:ingest", ">"),
     ("XGROUP", "DESTROY", "audit:ingest", "audit-workers"),
     ("XADD", "audit:dead", "*", "event", "x"),
+    ("XADD", "audit:ingest:http", "*", "event", "x"),  # the API's own stream
+    ("HSET", "{audit:ingest}:deleted", "x", "1"),
     ("ACL", "SETUSER", "me", "+@all"),
     ("SHUTDOWN",),
 ]
