@@ -10,6 +10,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from api.auth import authenticate, current_key, service
+from api.bodies import read_body
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import (
     LegacyCreatedSchema,
@@ -96,7 +97,7 @@ def post_event() -> Response:
     received_at = now_utc()
     try:
         posted = legacy.decode(
-            request.get_data(),
+            read_body(service().settings.max_body_bytes),
             request.headers.get("X-Client-ID"),
             service().settings,
             received_at,

@@ -173,6 +173,11 @@ MALFORMED = {
     ),
     "batch 1,000 levels deep": (_post("/v1/events", b"[" + _deep_event(1000) + b"]"), 422),
     "array 100,000 levels deep": (_post("/v1/events", b"[" * 100_000 + b"]" * 100_000), 422),
+    "legacy route, bad chunk size": (
+        b"POST /event HTTP/1.1\r\nHost: x\r\nX-Client-ID: c\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nZZZ\r\n{}\r\n0\r\n\r\n",
+        400,
+    ),
     "body over the limit, refused unread": (
         b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: 100000000\r\n\r\n[",
