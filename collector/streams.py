@@ -187,7 +187,8 @@ class IngestStreams:
         when all are empty does it wait, on one stream (a wait on several would cross hash
         slots on a cluster), for anything after the last id the read saw there.
         """
-        count_each = count
+        # at most twice ``count`` entries in all (each at most AUDIT_MAX_EVENT_BYTES as read)
+        count_each = count if len(self.streams) <= 2 else max(16, 2 * count // len(self.streams))
         rotation = start % len(self.streams)
         order = self.streams[rotation:] + self.streams[:rotation]
         entries = self._guarded_reads(consumer, order, count_each)
