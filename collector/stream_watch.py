@@ -137,6 +137,19 @@ class StreamWatch:
                 ahead / 1000,
             )
 
+    def undelivered(self, stream: str) -> int | None:
+        """Entries of ``stream`` not yet delivered to the group (those trimmed away before
+        delivery not counted), or None before the stream's counter exists."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xinfo_stream(stream)
+        pipe.get(self.key_names.stream_delivered(stream))
+        info, delivered = pipe.execute()
+        if delivered is None:
+            return None
+        added, length = int(info["entries-added"]), int(info["length"])
+        # at most what is there: entries trimmed since the last read are not counted yet
+        return max(0, min(length, added - int(delivered)))
+
     def deleted_unconsumed(self, streams: Iterable[str]) -> dict[str, int]:
         """Entries deleted before consumption, per stream, since the stream began."""
         names = list(streams)

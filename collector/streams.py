@@ -284,7 +284,13 @@ class IngestStreams:
         return None
 
     def backlog(self) -> int:
-        """Entries not yet acked by the group: lag (never delivered) plus pending."""
+        """Entries not yet acked by the group: never delivered, plus pending.
+
+        "Never delivered" is counted from the guarded reads' own counter where there is
+        one: Redis's ``lag`` keeps counting entries a producer trimmed away before they
+        were read (trimming leaves no tombstone), forever, which would let a producer hold
+        HTTP ingest at 503 by trimming its own stream.
+        """
         total = 0
         for stream in self.streams:
             try:
@@ -294,8 +300,11 @@ class IngestStreams:
             if info is None:
                 total += int(self.redis.xlen(stream))
                 continue
-            lag = info.get("lag")
-            total += int(info.get("pending") or 0) + (int(lag) if lag is not None else 0)
+            undelivered = self.watch.undelivered(stream)
+            if undelivered is None:
+                lag = info.get("lag")
+                undelivered = int(lag) if lag is not None else 0
+            total += int(info.get("pending") or 0) + undelivered
         return total
 
     def trim_consumed(self) -> int:

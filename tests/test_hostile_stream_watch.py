@@ -72,3 +72,18 @@ def test_an_id_far_ahead_of_the_clock_is_reported(redis_client, watch, caplog):
     assert "ahead of the clock" in caplog.text
     [report] = watch.report([STREAM])
     assert report.last_id == "99999999999999-0" and report.ahead_ms > 10**12
+
+
+def test_a_trimmed_stream_does_not_inflate_the_backlog(redis_client, watch):
+    """Redis's own lag keeps counting trimmed entries forever; the backlog does not, so a
+    producer cannot hold HTTP ingest at 503 by trimming its stream."""
+    from collector.streams import IngestStreams
+
+    _add(redis_client, 50)
+    watch.read(STREAM, "c", 10)
+    redis_client.xadd(STREAM, {"event": b"{}"}, maxlen=1, approximate=False)
+    read = watch.read(STREAM, "c", 100)
+    redis_client.xack(STREAM, GROUP, *[i for i, _ in read.entries])
+    streams = IngestStreams(redis_client, KeyNames())
+    pending = int(streams.group_info(STREAM)["pending"])
+    assert streams.backlog() == pending  # the 10 read first are still pending, nothing else
