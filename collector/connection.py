@@ -1,10 +1,19 @@
-"""Redis clients: a real server from a URL, or the embedded in-memory store."""
+"""Redis clients: a real server or a Redis Cluster from a URL, or the embedded in-memory store.
+
+``redis://`` (or ``rediss://``, ``unix://``) is one Redis; ``redis+cluster://host:port``
+(or ``rediss+cluster://``) is a Redis Cluster reached through any of its nodes. A URL of
+one kind pointed at a server of the other is refused at start, in one line: a plain
+client on a cluster node would answer MOVED for most keys, and a cluster client cannot
+talk to a plain server at all.
+"""
 
 from __future__ import annotations
 
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.cluster import RedisCluster
 
 from collector.errors import ConfigError
 
@@ -13,12 +22,28 @@ SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 2.0
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://``)."""
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
 def connect(url: str | None) -> redis.Redis:
-    """A client for ``url`` (no connection is made until the first command)."""
+    """A client for ``url``, checked against the kind of server it reaches.
+
+    A cluster client asks a node for the slot map now, so an unreachable cluster or a
+    plain server is an error here. A plain client asks whether the server is a cluster
+    node; an unreachable server passes, and its first command reports the outage.
+    """
     if not url:
         raise ConfigError("REDIS_URL is not set; point it at Redis, e.g. redis://localhost:6379/0")
+    parts = urlsplit(url)
+    if parts.scheme in CLUSTER_SCHEMES:
+        return _connect_cluster(url, parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme]).geturl())
     try:
-        return redis.Redis.from_url(
+        client = redis.Redis.from_url(
             url,
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=CONNECT_TIMEOUT_S,
@@ -26,6 +51,44 @@ def connect(url: str | None) -> redis.Redis:
         )
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL is not a Redis URL: {exc}") from None
+    _refuse_cluster_node(client, url)
+    return client
+
+
+def _connect_cluster(url: str, plain_url: str) -> redis.Redis:
+    try:
+        client = RedisCluster.from_url(
+            plain_url,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            health_check_interval=30,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL is not a Redis URL: {exc}") from None
+    except redis.exceptions.RedisClusterException as exc:
+        text = str(exc).lower()
+        if "cluster support disabled" in text or "cluster mode is not enabled" in text:
+            raise ConfigError(
+                f"REDIS_URL {redacted(url)} is a redis+cluster:// URL, but that Redis is not "
+                "a cluster node: use redis:// for a single Redis"
+            ) from None
+        # RedisClusterException is no RedisError: make it one, so callers handle one kind
+        raise redis.ConnectionError(f"Redis Cluster at {redacted(url)}: {exc}") from None
+    # RedisCluster offers the commands this project uses with the same signatures;
+    # the annotation stays redis.Redis so the core takes either client.
+    return cast(redis.Redis, client)
+
+
+def _refuse_cluster_node(client: redis.Redis, url: str) -> None:
+    try:
+        enabled = client.info("cluster").get("cluster_enabled")
+    except redis.RedisError:
+        return
+    if enabled:
+        raise ConfigError(
+            f"REDIS_URL {redacted(url)} points at a Redis Cluster node: use "
+            f"redis+cluster://{urlsplit(url).netloc} to run on the cluster"
+        )
 
 
 def redacted(url: str | None) -> str:

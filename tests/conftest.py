@@ -19,6 +19,7 @@ from typing import Any
 import fakeredis
 import pytest
 import redis
+from redis_cluster import LocalCluster, binaries, started_cluster
 
 from api import create_app
 from collector.service import AuditService
@@ -89,18 +90,33 @@ class RedisServer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _missing(reason: str) -> None:
+    """Skip a test that needs a binary, but fail it under CI, where nothing may be skipped."""
+    if IN_CI:
+        pytest.fail(f"CI=true needs a real Redis: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
     if binary is None:
-        reason = "no redis-server binary on PATH (apt-get install redis-server)"
-        if IN_CI:
-            pytest.fail(f"CI=true needs a real Redis: {reason}")
-        pytest.skip(reason)
+        _missing("no redis-server binary on PATH (apt-get install redis-server)")
+        return
     server = RedisServer(binary)
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """Three masters with a replica each, started once per session (see redis_cluster.py)."""
+    found = binaries()
+    if isinstance(found, str):
+        _missing(found)
+        return
+    yield from started_cluster(*found)
 
 
 @pytest.fixture(
@@ -113,6 +129,13 @@ def redis_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     """An empty Redis: fakeredis, or db 0 of the private server (flushed before each test)."""
     if request.param == "fake":
         yield fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        return
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        cluster_client = cluster.client()
+        yield cluster_client  # type: ignore[misc]
+        cluster_client.close()
         return
     server: RedisServer = request.getfixturevalue("redis_server")
     client = redis.Redis(port=server.port, socket_timeout=10)

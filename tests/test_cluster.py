@@ -1,0 +1,44 @@
+"""Redis Cluster: the URL picks the client, and a URL of the wrong kind is refused at start."""
+
+from __future__ import annotations
+
+import pytest
+from redis.cluster import RedisCluster
+
+from cli import main
+from collector.connection import connect
+from collector.errors import ConfigError
+
+pytestmark = pytest.mark.cluster
+
+
+def test_a_cluster_url_builds_a_cluster_client(redis_cluster):
+    client = connect(redis_cluster.url)
+    assert isinstance(client, RedisCluster)
+    # keys of different slots land on different masters, through one client
+    client.set("a", 1)
+    client.set("b", 2)
+    assert client.get("a") == b"1" and client.get("b") == b"2"
+    assert redis_cluster.node_for_key("a").port != redis_cluster.node_for_key("b").port
+
+
+def test_a_plain_url_at_a_cluster_node_is_refused(redis_cluster):
+    port = redis_cluster.nodes[1].port
+    with pytest.raises(ConfigError) as caught:
+        connect(f"redis://127.0.0.1:{port}/0")
+    assert f"use redis+cluster://127.0.0.1:{port}" in caught.value.detail
+
+
+@pytest.mark.real
+def test_a_cluster_url_at_a_single_redis_is_refused(redis_server):
+    with pytest.raises(ConfigError) as caught:
+        connect(f"redis+cluster://127.0.0.1:{redis_server.port}")
+    assert "not a cluster node" in caught.value.detail
+
+
+def test_the_command_line_says_so_in_one_line(redis_cluster, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{redis_cluster.nodes[0].port}")
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "points at a Redis Cluster node" in err
