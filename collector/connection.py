@@ -110,3 +110,19 @@ def embedded() -> redis.Redis:
     import fakeredis  # only the embedded mode and tests need it at run time
 
     return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+def node_clients(client: redis.Redis) -> list[redis.Redis]:
+    """A client per master: the client itself for one Redis, one per master on a cluster.
+
+    For what must be asked of every server (its configuration, INFO) rather than of
+    the owner of a key.
+    """
+    if isinstance(client, RedisCluster):
+        return [client.get_redis_connection(node) for node in client.get_primaries()]
+    return [client]
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    """Whether ``client`` talks to a Redis Cluster."""
+    return isinstance(client, RedisCluster)

@@ -38,10 +38,12 @@ def _free_port() -> int:
 class RedisServer:
     """A private redis-server process for one test session."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, persistence: tuple[str, ...] = ()) -> None:
         self.folder = tempfile.mkdtemp(prefix="audit-trail-redis-")
         self.port = _free_port()
         self.binary = binary
+        # nothing kept, unless the test asks for a kind of persistence
+        self.persistence = persistence or ("--save", "", "--appendonly", "no")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,10 +60,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--dir",
                 self.folder,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *self.persistence,
                 "--logfile",
                 os.path.join(self.folder, "log"),
             ],
@@ -82,6 +81,13 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: Redis writes nothing more; start() brings it back."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
 
@@ -107,6 +113,26 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def start_redis() -> Iterator[Callable[..., RedisServer]]:
+    """Start private redis-servers with persistence flags of the test's choosing."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        _missing("no redis-server binary on PATH (apt-get install redis-server)")
+        return
+    started: list[RedisServer] = []
+
+    def start(*persistence: str) -> RedisServer:
+        server = RedisServer(binary, persistence)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")

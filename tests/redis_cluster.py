@@ -151,6 +151,9 @@ class LocalCluster:
                 # a replica that lost its master takes over however long it was cut off
                 "--cluster-replica-validity-factor",
                 "0",
+                # a replica's first sync starts at once, not after the default 5 s wait
+                "--repl-diskless-sync-delay",
+                "0",
                 "--save",
                 "",
                 "--appendonly",
@@ -168,10 +171,13 @@ class LocalCluster:
         return [n for n in self.nodes if n.process is not None]
 
     def _healthy(self) -> bool:
-        """Every running node says ok and sees the same number of masters, each with a replica."""
+        """Every running node says ok, replicas are in sync, and there are all the masters."""
         for node in self.running():
-            info = node.client().cluster("info")
-            if info.get("cluster_state") != "ok":
+            client = node.client()
+            if client.cluster("info").get("cluster_state") != "ok":
+                return False
+            replication = client.info("replication")
+            if replication["role"] == "slave" and replication["master_link_status"] != "up":
                 return False
         roles = self.roles()
         masters = [p for p, role in roles.items() if role == "master"]
