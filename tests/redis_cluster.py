@@ -131,6 +131,7 @@ class LocalCluster:
             timeout=START_DEADLINE_S,
         )
         self.wait_healthy()
+        self.flush()
 
     def _launch(self, node: ClusterNode) -> None:
         node.process = subprocess.Popen(
@@ -211,21 +212,36 @@ class LocalCluster:
                 return next(n for n in self.nodes if n.port == port)
         raise RuntimeError(f"no master owns slot {slot}")
 
+    def replica_of(self, node: ClusterNode) -> ClusterNode | None:
+        """The master ``node`` replicates, or None for a master."""
+        info = node.client().info("replication")
+        if info["role"] != "slave":
+            return None
+        return next(n for n in self.nodes if n.port == int(info["master_port"]))
+
     def client(self, **kwargs: object) -> RedisCluster:
         """A cluster client, as the product builds one."""
         node = self.running()[0]
         return RedisCluster(host="127.0.0.1", port=node.port, socket_timeout=5, **kwargs)  # type: ignore[arg-type]
 
     def flush(self) -> None:
-        """Empty every master (their replicas follow), and wait until the replicas did."""
+        """Empty every master, and wait until each master's replica has confirmed it.
+
+        The ``WAIT`` on the connection that flushed also makes sure replication flows
+        (a replica that just synced may not confirm the first write at once).
+        """
         for node in self.running():
             client = node.client()
-            if client.info("replication")["role"] == "master":
-                client.flushall()
-        for node in self.running():
-            client = node.client()
-            if client.info("replication")["role"] == "slave":
-                wait_until(lambda c=client: c.dbsize() == 0, f"replica {node.port} flushed", 10)
+            if client.info("replication")["role"] != "master":
+                continue
+
+            def flushed(c: redis.Redis = client) -> bool:
+                pipe = c.pipeline(transaction=False)
+                pipe.flushall()
+                pipe.execute_command("WAIT", self.replicas_per_master, 1000)
+                return bool(pipe.execute()[-1] >= self.replicas_per_master)
+
+            wait_until(flushed, f"master {node.port} flushed on its replica", 20)
 
     # -- faults -------------------------------------------------------------------
     def kill(self, node: ClusterNode) -> None:

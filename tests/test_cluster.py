@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 from cli import main
 from collector.connection import connect
-from collector.errors import ConfigError
+from collector.errors import ConfigError, Unavailable
+from collector.replicas import add_confirmed
 
 pytestmark = pytest.mark.cluster
 
@@ -42,3 +44,24 @@ def test_the_command_line_says_so_in_one_line(redis_cluster, monkeypatch, capsys
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "points at a Redis Cluster node" in err
+
+
+def test_a_confirmed_write_is_on_the_replica_when_it_returns(redis_cluster):
+    client = redis_cluster.client()
+    stream = "audit:ingest:{2}"
+    ids = add_confirmed(client, stream, [{"event": b"a"}, {"event": b"b"}], timeout_ms=2000)
+    master = redis_cluster.node_for_key(stream)
+    replica = next(n for n in redis_cluster.running() if redis_cluster.replica_of(n) == master)
+    reader = replica.client()
+    reader.execute_command("READONLY")  # a cluster replica serves reads only when asked so
+    assert [i.decode() for i, _ in reader.xrange(stream)] == ids
+
+
+@pytest.mark.real
+def test_a_write_no_replica_confirms_is_unavailable(redis_server):
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    with pytest.raises(Unavailable) as caught:
+        add_confirmed(client, "audit:ingest", [{"event": b"a"}], timeout_ms=50)
+    assert "No replica confirmed" in caught.value.detail
+    assert client.xlen("audit:ingest") == 1  # on the master: stored later, retried by id
