@@ -1,24 +1,23 @@
-"""Fixtures: one ``redis`` fixture, run against fakeredis and a private real redis-server.
+"""Fixtures: one ``redis`` fixture, run against fakeredis, a private real redis-server and
+a private Redis Cluster (three masters with a replica each).
 
-The real server is started once per session on a free port in a temporary folder,
-so tests never touch data they did not make. Without the ``redis-server`` binary
-those tests skip, except under ``CI=true``, where that is a failure.
+The real server and the cluster are started once per session on free ports in temporary
+folders, so tests never touch data they did not make. Without the ``redis-server`` and
+``redis-cli`` binaries those tests skip, except under ``CI=true``, where that is a failure.
+``-m "not cluster"`` leaves the cluster out.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import fakeredis
 import pytest
 import redis
+from helpers import RedisServer
 from redis_cluster import LocalCluster, binaries, started_cluster
 
 from api import create_app
@@ -27,73 +26,6 @@ from collector.settings import Settings
 from worker import StreamWorker
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A private redis-server process for one test session."""
-
-    def __init__(self, binary: str, persistence: tuple[str, ...] = ()) -> None:
-        self.folder = tempfile.mkdtemp(prefix="audit-trail-redis-")
-        self.port = _free_port()
-        self.binary = binary
-        # nothing kept, unless the test asks for a kind of persistence
-        self.persistence = persistence or ("--save", "", "--appendonly", "no")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                self.folder,
-                *self.persistence,
-                "--logfile",
-                os.path.join(self.folder, "log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash: Redis writes nothing more; start() brings it back."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _missing(reason: str) -> None:
@@ -149,10 +81,12 @@ def redis_cluster() -> Iterator[LocalCluster]:
     params=[
         pytest.param("fake", marks=pytest.mark.fake),
         pytest.param("real", marks=pytest.mark.real),
+        pytest.param("cluster", marks=pytest.mark.cluster),
     ]
 )
 def redis_client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
-    """An empty Redis: fakeredis, or db 0 of the private server (flushed before each test)."""
+    """An empty Redis: fakeredis, db 0 of the private server, or the private cluster
+    (flushed before each test)."""
     if request.param == "fake":
         yield fakeredis.FakeRedis(server=fakeredis.FakeServer())
         return
