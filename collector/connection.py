@@ -32,9 +32,26 @@ REDIS_ERRORS: tuple[type[Exception], ...] = (
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
+RQ_ON_CLUSTER = (
+    "RQ cannot keep its queue on a Redis Cluster: set AUDIT_RQ_REDIS_URL to a standalone "
+    "Redis for the audit queue (jobs still store into REDIS_URL)"
+)
+
+
 def is_cluster_url(url: str) -> bool:
     """Whether ``url`` names a Redis Cluster (``redis+cluster://``)."""
     return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def rq_url(rq_redis_url: str | None, redis_url: str | None) -> str:
+    """Where the RQ ``audit`` queue lives: AUDIT_RQ_REDIS_URL, else REDIS_URL; never a
+    cluster (ConfigError in one line)."""
+    url = rq_redis_url or redis_url
+    if not url:
+        raise ConfigError("REDIS_URL is not set; point it at Redis, e.g. redis://localhost:6379/0")
+    if is_cluster_url(url):
+        raise ConfigError(RQ_ON_CLUSTER)
+    return url
 
 
 def connect(url: str | None) -> redis.Redis:

@@ -10,13 +10,18 @@ and the weakest answer is the cluster's.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
-from collector.connection import node_clients
+from collector.connection import REDIS_ERRORS, node_clients
+from collector.errors import ConfigError
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # From weakest to strongest: what a crash of Redis loses.
 MODES = ("embedded", "nothing", "snapshots", "unknown", "aof-os", "everysec", "always")
@@ -95,3 +100,36 @@ def describe(client: redis.Redis) -> Durability:
     if len({d.mode for d in found}) > 1:
         return Durability(weakest.mode, f"{weakest.detail}, on the weakest of the masters")
     return weakest
+
+
+def refusal(found: Durability) -> str:
+    """The one line that says why ``AUDIT_REQUIRE_DURABLE=on`` refuses this Redis."""
+    return (
+        f"AUDIT_REQUIRE_DURABLE=on, but the Redis in use keeps {found.detail}: a crash would "
+        "lose acknowledged events; turn its AOF on (appendonly yes)"
+    )
+
+
+def require(client: redis.Redis, settings: Settings) -> Durability:
+    """At start: what ``client``'s Redis keeps; ConfigError if it is required to keep
+    acknowledged events (``AUDIT_REQUIRE_DURABLE=on``) and does not."""
+    found = describe(client)
+    if settings.require_durable and not found.keeps_acknowledged:
+        raise ConfigError(refusal(found))
+    return found
+
+
+def check_at_start(client: redis.Redis, settings: Settings) -> None:
+    """For the processes that serve or store: log what Redis keeps, and with
+    ``AUDIT_REQUIRE_DURABLE=on`` refuse (ConfigError) one that keeps nothing or cannot
+    be asked. Without it an unreachable Redis is only logged: workers wait for it."""
+    try:
+        found = require(client, settings)
+    except REDIS_ERRORS as exc:
+        if settings.require_durable:
+            raise ConfigError(
+                f"AUDIT_REQUIRE_DURABLE=on, but what Redis keeps cannot be read: {exc}"
+            ) from None
+        log.warning("what Redis keeps on a crash is unknown for now: %s", exc)
+        return
+    log.info("Redis keeps: %s", found.detail)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
@@ -47,11 +47,12 @@ def add_confirmed(
     """
     for attempt in (1, 2):
         pipe = _owner(client, stream).pipeline(transaction=False)
-        pipe.execute_command("MULTI")
+        send = cast(Any, pipe).execute_command  # untyped in redis-py
+        send("MULTI")
         for fields in entries:
             pipe.xadd(stream, dict(fields))
-        pipe.execute_command("EXEC")
-        pipe.execute_command("WAIT", replicas, timeout_ms)
+        send("EXEC")
+        send("WAIT", replicas, timeout_ms)
         try:
             *_, ids, confirmed = pipe.execute()
         except redis.exceptions.MovedError as moved:
