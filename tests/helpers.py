@@ -111,7 +111,11 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # still writing its files: it is a test server
+                self.process.kill()
+                self.process.wait()
             self.process = None
 
     def kill(self) -> None:

@@ -6,7 +6,10 @@ import fakeredis
 import pytest
 import redis
 
+from api import create_app
+from cli import main
 from collector.durability import describe, from_config
+from collector.settings import Settings
 
 
 @pytest.mark.real
@@ -55,3 +58,52 @@ def test_a_cluster_reports_its_weakest_master(redis_cluster):
     finally:
         for master in masters:
             master.config_set("appendonly", "no")
+
+
+@pytest.mark.real
+def test_readyz_says_what_redis_keeps_and_refuses_nothing_when_required(start_redis):
+    nothing = start_redis("--appendonly", "no", "--save", "")
+    client = redis.Redis(port=nothing.port)
+    ready = create_app(Settings(auth=False), client).test_client().get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json() == {
+        "status": "ready",
+        "durability": "nothing kept (no AOF, no snapshots)",
+    }
+    strict = Settings(auth=False, require_durable=True)
+    refused = create_app(strict, client).test_client().get("/readyz")
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert "AUDIT_REQUIRE_DURABLE=on" in refused.get_json()["detail"]
+    aof = start_redis("--appendonly", "yes", "--appendfsync", "always")
+    kept = create_app(strict, redis.Redis(port=aof.port)).test_client().get("/readyz")
+    assert kept.status_code == 200 and kept.get_json()["durability"].startswith("every write")
+
+
+@pytest.mark.fake
+def test_readyz_on_the_embedded_store_refuses_when_durability_is_required(fake_redis):
+    strict = Settings(auth=False, require_durable=True)
+    assert create_app(strict, fake_redis).test_client().get("/readyz").status_code == 503
+
+
+@pytest.mark.real
+def test_a_worker_refuses_to_start_on_a_redis_that_keeps_nothing(start_redis, monkeypatch, capsys):
+    nothing = start_redis("--appendonly", "no", "--save", "")
+    monkeypatch.setenv("REDIS_URL", nothing.url)
+    monkeypatch.setenv("AUDIT_REQUIRE_DURABLE", "on")
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "AUDIT_REQUIRE_DURABLE=on" in err and "nothing kept" in err
+    # a Redis with its AOF on is accepted: status says so
+    aof = start_redis("--appendonly", "yes", "--appendfsync", "everysec")
+    monkeypatch.setenv("REDIS_URL", aof.url)
+    assert main(["status"]) == 0
+    assert "durability: Redis keeps up to a second at risk" in capsys.readouterr().out
+
+
+def test_run_on_the_embedded_store_refuses_when_durability_is_required(monkeypatch, capsys):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("AUDIT_REQUIRE_DURABLE", "on")
+    monkeypatch.setenv("AUDIT_AUTH", "off")
+    assert main(["run", "--port", "0"]) == 2
+    assert "the embedded in-memory store" in capsys.readouterr().err

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 
+import orjson
 import pytest
-from helpers import wait_for
+import redis
+from helpers import event, wait_for
 from load import HttpLoad
 
 from api import create_app
@@ -31,7 +33,7 @@ def every_accepted_is_stored(service: AuditService, load: HttpLoad) -> bool:
 
 
 def test_killing_a_master_under_load_loses_no_accepted_event(redis_cluster):
-    settings = Settings(redis_url=redis_cluster.url, auth=False, partitions=6)
+    settings = Settings(redis_url=redis_cluster.url, auth=False, partitions=6, durability="replica")
     app = create_app(settings, connect(redis_cluster.url))
     workers = [StreamWorker(connect(redis_cluster.url), settings, name=f"w{i}") for i in range(2)]
     for worker in workers:
@@ -54,6 +56,32 @@ def test_killing_a_master_under_load_loses_no_accepted_event(redis_cluster):
     wait_for(lambda: every_accepted_is_stored(service, load), timeout=60)
     for worker in workers:
         worker.stop()
-    print(load.statuses())
     assert set(load.statuses()) <= {202, 503}
     assert all(a.retry_after for a in load.answers if a.status == 503)
+
+
+def test_with_replica_durability_a_202_means_the_replica_has_it(redis_cluster):
+    settings = Settings(redis_url=redis_cluster.url, auth=False, durability="replica")
+    client = create_app(settings, connect(redis_cluster.url)).test_client()
+    answer = client.post("/v1/events", json=event(id="twice-kept", tenant="acme"))
+    assert answer.status_code == 202
+    stream = settings.key_names.ingest_streams()[0]
+    replica = next(
+        n
+        for n in redis_cluster.running()
+        if redis_cluster.replica_of(n) == redis_cluster.node_for_key(stream)
+    )
+    reader = replica.client()
+    reader.execute_command("READONLY")
+    [(_, fields)] = reader.xrange(stream)
+    assert orjson.loads(fields[b"event"])["id"] == "twice-kept"
+
+
+@pytest.mark.real
+def test_with_replica_durability_and_no_replica_ingest_is_503(redis_server):
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    settings = Settings(auth=False, durability="replica")
+    answer = create_app(settings, client).test_client().post("/v1/events", json=event())
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert "No replica confirmed" in answer.get_json()["detail"]
