@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 import redis
+from helpers import event
 from redis.cluster import RedisCluster
 
+from api import create_app
 from cli import main
 from collector.connection import connect
 from collector.errors import ConfigError, Unavailable
 from collector.replicas import add_confirmed
+from collector.service import AuditService
+from collector.settings import Settings
+from worker import StreamWorker
 
 pytestmark = pytest.mark.cluster
 
@@ -65,3 +70,22 @@ def test_a_write_no_replica_confirms_is_unavailable(redis_server):
         add_confirmed(client, "audit:ingest", [{"event": b"a"}], timeout_ms=50)
     assert "No replica confirmed" in caught.value.detail
     assert client.xlen("audit:ingest") == 1  # on the master: stored later, retried by id
+
+
+def test_ingest_and_stores_spread_over_the_masters(redis_cluster):
+    redis_cluster.flush()
+    settings = Settings(redis_url=redis_cluster.url, auth=False, partitions=12)
+    client = create_app(settings, connect(redis_cluster.url)).test_client()
+    tenants = [f"t{i}" for i in range(24)]
+    for tenant in tenants:
+        batch = [event(id=f"{tenant}-{n}", tenant=tenant) for n in range(5)]
+        assert client.post("/v1/events", json=batch).status_code == 202
+    StreamWorker(connect(redis_cluster.url), settings, name="spread").run_burst()
+    service = AuditService(connect(redis_cluster.url), settings)
+    names = settings.key_names
+    streams_on = {redis_cluster.node_for_key(s).port for s in names.ingest_streams()}
+    stores_on = {redis_cluster.node_for_key(names.events(t)).port for t in tenants}
+    assert len(streams_on) == 3 and len(stores_on) == 3
+    for tenant in tenants:  # seq stays dense per tenant
+        seqs = sorted(service.store.get(tenant, f"{tenant}-{n}")["seq"] for n in range(5))
+        assert seqs == [1, 2, 3, 4, 5]
