@@ -131,7 +131,7 @@ class LocalCluster:
             timeout=START_DEADLINE_S,
         )
         self.wait_healthy()
-        self.flush()
+        self.flush(confirmed=True)
 
     def _launch(self, node: ClusterNode) -> None:
         node.process = subprocess.Popen(
@@ -224,15 +224,19 @@ class LocalCluster:
         node = self.running()[0]
         return RedisCluster(host="127.0.0.1", port=node.port, socket_timeout=5, **kwargs)  # type: ignore[arg-type]
 
-    def flush(self) -> None:
-        """Empty every master, and wait until each master's replica has confirmed it.
+    def flush(self, confirmed: bool = False) -> None:
+        """Empty every master (its replica follows).
 
-        The ``WAIT`` on the connection that flushed also makes sure replication flows
-        (a replica that just synced may not confirm the first write at once).
+        ``confirmed`` also waits until each master's replica has confirmed it, with a
+        ``WAIT`` on the connection that flushed: that also makes sure replication flows
+        (a replica that has just synced may not confirm the first write at once).
         """
         for node in self.running():
             client = node.client()
             if client.info("replication")["role"] != "master":
+                continue
+            if not confirmed:
+                client.flushall()
                 continue
 
             def flushed(c: redis.Redis = client) -> bool:
