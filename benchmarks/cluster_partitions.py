@@ -92,7 +92,7 @@ def run(
     if stored != len(events):
         raise SystemExit(f"P={partitions}: stored {stored} of {len(events)} events")
     per_master: Counter[int] = Counter()
-    for stream in service.keys.ingest_streams():
+    for stream in service.key_names.ingest_streams():
         per_master[cluster.node_for_key(stream).port] += int(service.redis.xlen(stream))
     cpu = {port: cpu_after[port] - cpu_before.get(port, 0.0) for port in cpu_after}
     return {
