@@ -9,7 +9,7 @@ talk to a plain server at all.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -20,6 +20,12 @@ from collector.errors import ConfigError
 # Reads block for up to a second (XREADGROUP BLOCK); the socket waits longer than that.
 SOCKET_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 2.0
+# The same for one Redis and for each node of a cluster.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "socket_timeout": SOCKET_TIMEOUT_S,
+    "socket_connect_timeout": CONNECT_TIMEOUT_S,
+    "health_check_interval": 30,
+}
 
 
 # Whatever a Redis client raises: RedisCluster's own exceptions (a slot without a master,
@@ -67,12 +73,7 @@ def connect(url: str | None) -> redis.Redis:
     if parts.scheme in CLUSTER_SCHEMES:
         return _connect_cluster(url, parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme]).geturl())
     try:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            health_check_interval=30,
-        )
+        client = redis.Redis.from_url(url, **CLIENT_OPTIONS)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL is not a Redis URL: {exc}") from None
     _refuse_cluster_node(client, url)
@@ -81,12 +82,7 @@ def connect(url: str | None) -> redis.Redis:
 
 def _connect_cluster(url: str, plain_url: str) -> redis.Redis:
     try:
-        client = RedisCluster.from_url(
-            plain_url,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            health_check_interval=30,
-        )
+        client = RedisCluster.from_url(plain_url, **CLIENT_OPTIONS)
     except ValueError as exc:
         raise ConfigError(f"REDIS_URL is not a Redis URL: {exc}") from None
     except redis.exceptions.RedisClusterException as exc:
