@@ -9,6 +9,7 @@ talk to a plain server at all.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -141,6 +142,14 @@ def node_clients(client: redis.Redis) -> list[redis.Redis]:
     if isinstance(client, RedisCluster):
         return [client.get_redis_connection(node) for node in client.get_primaries()]
     return [client]
+
+
+def refresh_slots(client: redis.Redis) -> None:
+    """On a cluster, ask for the slot map again (after a master died, for what bypasses
+    the cluster client's own routing); harmless if that fails too."""
+    if isinstance(client, RedisCluster):
+        with contextlib.suppress(*REDIS_ERRORS):
+            client.nodes_manager.initialize()
 
 
 def is_cluster(client: redis.Redis) -> bool:

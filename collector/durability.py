@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from collector.connection import REDIS_ERRORS, node_clients
+from collector.connection import REDIS_ERRORS, is_cluster, node_clients, refresh_slots
 from collector.errors import ConfigError
 from collector.settings import Settings
 
@@ -95,7 +95,13 @@ def describe(client: redis.Redis) -> Durability:
     """What ``client``'s Redis keeps; on a cluster, its weakest master. Raises RedisError."""
     if type(client).__module__.startswith("fakeredis"):
         return EMBEDDED
-    found = [_one(node) for node in node_clients(client)]
+    try:
+        found = [_one(node) for node in node_clients(client)]
+    except REDIS_ERRORS:
+        if not is_cluster(client):
+            raise
+        refresh_slots(client)  # a master may have failed over since the map was read
+        found = [_one(node) for node in node_clients(client)]
     weakest = min(found, key=lambda d: MODES.index(d.mode))
     if len({d.mode for d in found}) > 1:
         return Durability(weakest.mode, f"{weakest.detail}, on the weakest of the masters")

@@ -13,14 +13,13 @@ event ids, which the store keeps once.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import redis
 from redis.cluster import RedisCluster
 
-from collector.connection import REDIS_ERRORS
+from collector.connection import refresh_slots
 from collector.errors import Unavailable
 
 
@@ -62,8 +61,7 @@ def add_confirmed(
             client.nodes_manager.update_moved_exception(moved)
             continue
         except (redis.ConnectionError, redis.TimeoutError):
-            if isinstance(client, RedisCluster):
-                _refresh_slots(client)
+            refresh_slots(client)
             raise
         if int(confirmed) < replicas:
             raise Unavailable(
@@ -73,9 +71,3 @@ def add_confirmed(
             )
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
     raise AssertionError("unreachable")
-
-
-def _refresh_slots(client: RedisCluster) -> None:
-    """Ask the cluster for its slot map again (a master died); harmless if that fails too."""
-    with contextlib.suppress(*REDIS_ERRORS):
-        client.nodes_manager.initialize()

@@ -40,6 +40,8 @@ def test_killing_a_master_under_load_loses_no_accepted_event(redis_cluster):
         threading.Thread(target=worker.run, name=worker.name, daemon=True).start()
     service = AuditService(connect(redis_cluster.url), settings)
     load = HttpLoad(app)
+    idle = create_app(settings, connect(redis_cluster.url)).test_client()  # sees no traffic
+    assert idle.get("/readyz").status_code == 200
     # the master of the stream of the first tenant's partition
     victim = redis_cluster.node_for_key(service.streams.stream_for(load.tenants[0]))
     load.start()
@@ -47,6 +49,8 @@ def test_killing_a_master_under_load_loses_no_accepted_event(redis_cluster):
         wait_for(lambda: load.count(202) >= 50, timeout=30)
         redis_cluster.kill(victim)
         redis_cluster.wait_healthy(timeout=60)  # its replica took over
+        # an API that saw no traffic meanwhile finds the new master on its own
+        assert idle.get("/readyz").status_code == 200
         redis_cluster.restart(victim)  # back, as the new master's replica
         redis_cluster.wait_healthy(timeout=60)
         before = load.count(202)
