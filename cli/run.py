@@ -12,6 +12,7 @@ import threading
 from api import create_app
 from cli.devserver import make_dev_server
 from collector.connection import connect, embedded, redacted
+from collector.durability import check_at_start
 from collector.errors import ConfigError
 from collector.settings import Settings
 from worker import StreamWorker, default_name, stop_on_signals
@@ -35,6 +36,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     host = host or "127.0.0.1"  # loopback unless told otherwise: --host 0.0.0.0 to expose it
     port = settings.port if port is None else port
 
+    check_at_start(client, settings)
     app = create_app(settings, client)
     server = make_dev_server(host, port, app)
     base = default_name()

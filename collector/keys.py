@@ -30,6 +30,11 @@ Layout (prefix ``audit``):
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
 - ``audit:count:<name>``: system-wide counts (``conflicts``)
 - ``audit:secret:<name>``: a deployment's secrets, made once (``cursor``: signs cursors)
+
+On Redis Cluster every key above lands on the slot of its hash tag (or of its whole name):
+a tenant's store on one master, each ingest partition ``{k}`` on its own slot, the dead
+letters and their markers together. Nothing written spans slots in one atomic step;
+``tests/test_slots.py`` checks it, and the test suite runs on a real cluster.
 """
 
 from __future__ import annotations
