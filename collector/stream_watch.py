@@ -140,12 +140,10 @@ class StreamWatch:
     def undelivered(self, stream: str) -> int | None:
         """Entries of ``stream`` not yet delivered to the group (those trimmed away before
         delivery not counted), or None before the stream's counter exists."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.xinfo_stream(stream)
-        pipe.get(self.key_names.stream_delivered(stream))
-        info, delivered = pipe.execute()
+        delivered = self.redis.get(self.key_names.stream_delivered(stream))
         if delivered is None:
             return None
+        info = self.redis.xinfo_stream(stream)
         added, length = int(info["entries-added"]), int(info["length"])
         # at most what is there: entries trimmed since the last read are not counted yet
         return max(0, min(length, added - int(delivered)))
@@ -153,7 +151,10 @@ class StreamWatch:
     def deleted_unconsumed(self, streams: Iterable[str]) -> dict[str, int]:
         """Entries deleted before consumption, per stream, since the stream began."""
         names = list(streams)
-        values = self.redis.mget([self.key_names.stream_deleted(s) for s in names]) if names else []
+        pipe = self.redis.pipeline(transaction=False)  # one GET each: the keys span slots
+        for stream in names:
+            pipe.get(self.key_names.stream_deleted(stream))
+        values = pipe.execute() if names else []
         return {s: int(v or 0) for s, v in zip(names, values, strict=True)}
 
     def report(self, streams: Iterable[str]) -> list[StreamReport]:

@@ -98,6 +98,10 @@ class IngestStreams:
         """The direct producers' stream for ``tenant``."""
         return self.direct[self.partition_for(tenant)]
 
+    def http_stream_for(self, tenant: str) -> str:
+        """The HTTP ingest stream for ``tenant`` (its partition's)."""
+        return self.http[self.partition_for(tenant)]
+
     def is_http(self, stream: str) -> bool:
         """Whether ``stream`` is one only the API writes (its extra fields are trusted)."""
         return stream in self.http
@@ -121,7 +125,7 @@ class IngestStreams:
         """
         by_stream: dict[str, list[bytes]] = {}
         for event, blob in zip(events, encoded, strict=True):
-            stream = self.http[self.partition_for(str(event.get("tenant") or "default"))]
+            stream = self.http_stream_for(str(event.get("tenant") or "default"))
             by_stream.setdefault(stream, []).append(blob)
         names = ["event", *extra]
         ids: list[str] = []

@@ -305,7 +305,7 @@ def test_a_slot_without_a_master_is_503_never_500(fake_redis, monkeypatch):
     def no_master(*args, **kwargs):
         raise redis.exceptions.SlotNotCoveredError("Slot 1234 is not covered by the cluster")
 
-    monkeypatch.setattr(service.streams, "add", no_master)
+    monkeypatch.setattr(service.streams, "add_http", no_master)
     monkeypatch.setattr(service.store, "get_raw", no_master)
     client = app.test_client()
     for answer in (client.post("/v1/events", json=event()), client.get("/v1/events/x?tenant=a")):

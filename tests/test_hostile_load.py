@@ -81,7 +81,7 @@ def test_backpressure_by_events_is_exact_under_concurrency(redis_client):
     assert statuses.count(202) * 10 <= 50 + 10  # one batch over, at most
 
 
-def test_a_large_rq_job_is_stored_in_bounded_script_calls(redis_client, monkeypatch):
+def test_a_large_rq_job_is_stored_in_bounded_script_calls(queue_redis, monkeypatch):
     """Row 12: one job of 5,000 events; no script call stores more than a few hundred."""
     from rq import Queue
 
@@ -96,9 +96,9 @@ def test_a_large_rq_job_is_stored_in_bounded_script_calls(redis_client, monkeypa
         return original(pipe, call)
 
     monkeypatch.setattr(scripts, "pipe_call", spy)
-    queue = Queue("audit", connection=redis_client)
+    queue = Queue("audit", connection=queue_redis)
     job = queue.enqueue("collector.jobs.ingest", [event(id=f"j{n}") for n in range(5000)])
-    AuditSimpleWorker([queue], connection=redis_client).work(burst=True)
+    AuditSimpleWorker([queue], connection=queue_redis).work(burst=True)
     job.refresh()
     assert job.return_value()["stored"] == 5000
     assert sizes and max(sizes) <= 500

@@ -31,32 +31,34 @@ def _rq_command() -> list[str]:
     return words
 
 
-def test_a_job_naming_another_function_is_dead_lettered_not_run(redis_client, tmp_path):
+def test_a_job_naming_another_function_is_dead_lettered_not_run(
+    redis_client, queue_redis, tmp_path
+):
     target = str(tmp_path / "made-by-a-job")
-    queue = Queue(QUEUE, connection=redis_client)
+    queue = Queue(QUEUE, connection=queue_redis)
     bad = queue.enqueue("os.makedirs", target)
     good = queue.enqueue("collector.jobs.ingest", [event(id="kept")])
-    AuditSimpleWorker([queue], connection=redis_client).work(burst=True)
+    AuditSimpleWorker([queue], connection=queue_redis).work(burst=True)
     assert not os.path.exists(target)
     [(_, fields)] = redis_client.xrange("audit:dead")
     assert b"os.makedirs" in fields[b"reason"] and b"not allowed" in fields[b"reason"]
     assert fields[b"source"] == b"rq" and fields[b"source_id"] == bad.id.encode()
-    assert not redis_client.exists(bad.key)  # deleted, never run
+    assert not queue_redis.exists(bad.key)  # deleted, never run
     assert redis_client.hexists("audit:t:{default}:events", "kept")
     good.refresh()
     assert good.return_value() == {"stored": 1, "duplicates": 0, "dead": 0}
 
 
-def test_json_mode_never_unpickles(redis_client, monkeypatch, tmp_path):
+def test_json_mode_never_unpickles(redis_client, queue_redis, monkeypatch, tmp_path):
     """A pickled job whose data would run code when unpickled: in json mode it is only
     ever parsed as JSON, fails to parse, and is dead-lettered."""
     monkeypatch.setenv("AUDIT_RQ_SERIALIZER", "json")
     target = str(tmp_path / "unpickled")
-    pickle_queue = Queue(QUEUE, connection=redis_client)  # RQ's default: pickle
+    pickle_queue = Queue(QUEUE, connection=queue_redis)  # RQ's default: pickle
     pickle_queue.enqueue(os.makedirs, target)  # unpickling this imports and names os.makedirs
-    json_queue = Queue(QUEUE, connection=redis_client, serializer=JSONSerializer)
+    json_queue = Queue(QUEUE, connection=queue_redis, serializer=JSONSerializer)
     json_queue.enqueue("collector.jobs.ingest", [event(id="json-ok")])
-    AuditSimpleWorker([json_queue], connection=redis_client).work(burst=True)
+    AuditSimpleWorker([json_queue], connection=queue_redis).work(burst=True)
     assert not os.path.exists(target)
     [(_, fields)] = redis_client.xrange("audit:dead")
     assert b"unreadable" in fields[b"reason"]

@@ -20,13 +20,13 @@ import logging
 import zlib
 from typing import Any
 
-from redis.client import Pipeline
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from collector import scripts
 from collector.client import RQ_FUNCTION
+from collector.jobs import store_client
 from collector.queue_input import kept_payload
 from collector.settings import Settings
 from collector.streams import DeadLetter, IngestStreams
@@ -70,15 +70,12 @@ class AllowList:
         settings = self.audit_settings
         kept, extra = kept_payload(payload, settings.max_event_bytes)
         letter = DeadLetter(kept, reason, None, "rq", job.id, extra)
-        call = IngestStreams(connection, settings.key_names).dead_letter_call(letter)
-
-        def fill(pipe: Pipeline) -> None:
-            scripts.pipe_call(pipe, call)
-            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
-
-        _, replies = scripts.execute(connection, fill)
+        store = store_client(connection, settings)  # where the dead letters are
+        call = IngestStreams(store, settings.key_names).dead_letter_call(letter)
+        _, replies = scripts.execute(store, lambda pipe: scripts.pipe_call(pipe, call))
         if isinstance(replies[0], Exception):
             raise replies[0]  # not dead-lettered: RQ fails the job (still never run)
+        connection.lrem(queue.intermediate_queue_key, 1, job.id)
         job.delete()
         log.warning("RQ job %s refused and dead-lettered: %s", job.id, reason)
 
