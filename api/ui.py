@@ -7,13 +7,18 @@ Neither the page nor its assets need an API key; the data they load does.
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
+import os
 from pathlib import Path
 
-from flask import Response, send_from_directory
+from flask import Response, request
 from flask_smorest import Blueprint
+from werkzeug.security import safe_join
 
 from api.auth import service
 from api.responses import json_response
+from collector.errors import NotFound
 
 UI_DIR = Path(__file__).parent / "static" / "ui"
 # 'self' only: the page cannot load or send anything to another host, even if a stored
@@ -49,9 +54,7 @@ def _html_doc(summary: str, description: str, media: str, example: str) -> dict:
 @blp.route("/ui", methods=["GET"])
 @blp.doc(**_html_doc("The viewer", "An HTML page", "text/html", "<!DOCTYPE html>..."))
 def page() -> Response:
-    response = send_from_directory(UI_DIR, "index.html", max_age=0)
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+    return _file("index.html")
 
 
 @blp.route("/ui/config.json", methods=["GET"])
@@ -94,7 +97,21 @@ def config() -> Response:
     )
 )
 def asset(name: str) -> Response:
-    # no-cache: the browser revalidates (ETag), so an upgrade never mixes old and new files
-    response = send_from_directory(UI_DIR, name, max_age=0)
+    return _file(name)
+
+
+def _file(name: str) -> Response:
+    """One of the viewer's files, read whole (they are small) and revalidated by ETag, so an
+    upgrade never leaves a browser mixing old and new files."""
+    path = safe_join(str(UI_DIR), name)
+    if path is None or not os.path.isfile(path):
+        raise NotFound(f"The viewer has no file {name!r}.")
+    with open(path, "rb") as file:
+        body = file.read()
+    mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if name.endswith(".LICENSE"):
+        mimetype = "text/plain"
+    response = Response(body, mimetype=mimetype)
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
     response.headers["Cache-Control"] = "no-cache"
-    return response
+    return response.make_conditional(request)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import fakeredis
 import orjson
 import pytest
@@ -26,7 +28,8 @@ def document(client) -> dict:
 
 
 def openapi_path(rule: str) -> str:
-    return rule.replace("<", "{").replace(">", "}")
+    """A Flask rule as an OpenAPI path: ``<path:name>`` is ``{name}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
 def operations(document: dict):

@@ -61,12 +61,26 @@ export async function request(path, params, { signal, headers: extra } = {}) {
   return response;
 }
 
-export async function getJSON(path, params, options) {
-  return (await request(path, params, options)).json();
+/** A GET read whole; a dropped connection or a cut-off body is tried once more. */
+async function read(path, params, options, as) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await request(path, params, options);
+      return await (as === 'json' ? response.json() : response.text());
+    } catch (error) {
+      const transient = error instanceof TypeError || error instanceof SyntaxError;
+      if (!transient || attempt >= 2 || options?.signal?.aborted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
-export async function getText(path, params, options) {
-  return (await request(path, params, options)).text();
+export function getJSON(path, params, options) {
+  return read(path, params, options, 'json');
+}
+
+export function getText(path, params, options) {
+  return read(path, params, options, 'text');
 }
 
 /** Save a response as a file (the Bearer header cannot ride on a plain link). */

@@ -86,11 +86,10 @@ export async function rootFromInclusion(leafIndex, treeSize, leaf, path) {
 
 /** A verifier key: {name, keyId (4 bytes), publicKey (32 bytes)}; checks its key id. */
 export async function parseVerifierKey(text) {
-  const parts = text.trim().split('+');
-  if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/i.test(parts[1])) {
-    throw new ProofError('the verifier key is not <name>+<key id>+<key>');
-  }
-  const [name, hexId, encoded] = parts;
+  // the name has no '+', the key's base64 may: split at the first two only
+  const match = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(text.trim());
+  if (!match) throw new ProofError('the verifier key is not <name>+<key id>+<key>');
+  const [, name, hexId, encoded] = match;
   const raw = fromBase64(encoded, 'the verifier key');
   if (raw.length !== 33 || raw[0] !== ED25519) {
     throw new ProofError('the verifier key is not an Ed25519 note key');
@@ -101,28 +100,27 @@ export async function parseVerifierKey(text) {
   return { name, keyId, publicKey: raw.slice(1) };
 }
 
-/** A signed note: {text (the signed bytes), origin, size, root, signatures: [{name, bytes}]}. */
-export function parseCheckpoint(note) {
+/** A C2SP signed note: {text (the signed bytes), signatures: [{name, bytes}]}. */
+export function parseNote(note) {
   const split = note.lastIndexOf('\n\n');
   if (split < 0 || !note.endsWith('\n')) throw new ProofError('the checkpoint is not a signed note');
-  const text = note.slice(0, split + 1);
-  const lines = text.slice(0, -1).split('\n');
-  if (lines.length < 3) throw new ProofError('the checkpoint has no origin, size and root');
-  const [origin, sizeText, rootText] = lines;
-  if (!/^[1-9][0-9]*$|^0$/.test(sizeText)) throw new ProofError('the checkpoint size is not a number');
   const signatures = [];
   for (const line of note.slice(split + 2, -1).split('\n')) {
     const match = /^\u2014 (\S+) (\S+)$/.exec(line);
     if (!match) throw new ProofError('a checkpoint signature line is malformed');
     signatures.push({ name: match[1], bytes: fromBase64(match[2], 'a signature') });
   }
-  return {
-    text,
-    origin,
-    size: Number(sizeText),
-    root: fromBase64(rootText, 'the checkpoint root'),
-    signatures,
-  };
+  return { text: note.slice(0, split + 1), signatures };
+}
+
+/** A C2SP tlog-checkpoint: the note plus its origin, tree size and root hash. */
+export function parseCheckpoint(note) {
+  const parsed = parseNote(note);
+  const lines = parsed.text.slice(0, -1).split('\n');
+  if (lines.length < 3) throw new ProofError('the checkpoint has no origin, size and root');
+  const [origin, sizeText, rootText] = lines;
+  if (!/^(0|[1-9][0-9]*)$/.test(sizeText)) throw new ProofError('the checkpoint size is not a number');
+  return { ...parsed, origin, size: Number(sizeText), root: fromBase64(rootText, 'the checkpoint root') };
 }
 
 async function signatureValid(checkpoint, key) {
