@@ -114,4 +114,5 @@ def _file(name: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.set_etag(hashlib.sha256(body).hexdigest()[:32])
     response.headers["Cache-Control"] = "no-cache"
-    return response.make_conditional(request)
+    response.make_conditional(request)  # a 304 when the browser's copy is current
+    return response
