@@ -11,7 +11,7 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors, events, health, me, responses, seed, status, ui
+from api import errors, events, health, me, responses, seed, status, tail, ui
 from collector.connection import connect
 from collector.ingest import max_body_bytes
 from collector.schema import IPAddress
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     api.register_blueprint(events.blp)
     api.register_blueprint(seed.blp)
     api.register_blueprint(health.blp)
-    for blueprint in (me.blp, status.blp, ui.blp):  # the viewer and what it reads
+    for blueprint in (tail.blp, me.blp, status.blp, ui.blp):  # the viewer and its reads
         api.register_blueprint(blueprint)
     _document_docs(app, api)
     return app

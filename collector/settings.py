@@ -56,6 +56,9 @@ class Settings:
     max_deliveries: int = 5
     claim_idle_ms: int = 30_000
     retention_days: int | None = None
+    # Live tails one API process serves at once (each holds a thread or greenlet and a
+    # Redis connection); past it GET /v1/events/tail answers 503.
+    max_tails: int = 100
 
     def __post_init__(self) -> None:
         if not self.prefix or any(c in self.prefix for c in "{} "):
@@ -86,6 +89,7 @@ class Settings:
             max_deliveries=_int(env, "AUDIT_MAX_DELIVERIES", 5, minimum=1),
             claim_idle_ms=_int(env, "AUDIT_CLAIM_IDLE_MS", 30_000, minimum=1),
             retention_days=retention,
+            max_tails=_int(env, "AUDIT_MAX_TAILS", 100, minimum=0),
         )
         return settings.with_(**overrides) if overrides else settings
 

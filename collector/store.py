@@ -52,6 +52,7 @@ class Store:
                         k.seq(event.tenant),
                         k.time_index(event.tenant),
                         k.seq_index(event.tenant),
+                        k.tail_signal(event.tenant),
                     ],
                     [],
                 )
