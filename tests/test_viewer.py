@@ -364,6 +364,34 @@ def test_the_proof_code_agrees_with_published_vectors(service, tabs):
     tab.assert_clean()
 
 
+# -- live tail -------------------------------------------------------------------------------
+def test_live_tail_shows_new_events_without_a_reload(service, tabs):
+    service.add(sample(5))
+    tab = tabs(service)
+    page = tab.open("/ui?tenant=acme&service=billing")
+    expect(rows(page)).to_have_count(sum(1 for e in sample(5) if e["service"] == "billing"))
+    page.get_by_label("Live tail").check()
+    expect(page.locator("#tail-state")).to_have_text("● Live")
+    expect(page).to_have_url(re.compile(r"tail=1"))
+    navigations = len([r for r in tab.requests if r.resource_type == "document"])
+    fresh = sample(8)[5:]  # billing, admin, docs: one matches
+    for number, item in enumerate(fresh):
+        item["id"] = f"live-{number}"
+    service.add(fresh)
+    new_row = page.locator('#events-table tbody tr[data-id="live-0"]')
+    expect(new_row).to_be_visible()
+    expect(rows(page).first).to_have_attribute("data-id", "live-0")
+    expect(page.locator('#events-table tbody tr[data-id="live-1"]')).to_have_count(0)
+    assert len([r for r in tab.requests if r.resource_type == "document"]) == navigations
+    # the tail resumed after the newest row it showed (seq 2 is the newest billing event)
+    tails = [r for r in tab.requests if "/v1/events/tail" in r.url]
+    assert parse_qs(urlsplit(tails[0].url).query)["after_seq"] == ["2"]
+    page.get_by_label("Live tail").uncheck()
+    expect(page.locator("#tail-state")).to_have_text("")
+    assert "tail=1" not in page.url
+    tab.assert_clean()
+
+
 # -- sign-in ------------------------------------------------------------------------------
 def test_sign_in_with_a_bad_key_then_a_good_one(secured, tabs):
     svc = secured.app.extensions["audit"]
