@@ -22,6 +22,7 @@ from flask_smorest import Blueprint
 from api.auth import authenticate, current_key, service, tenant_for
 from api.responses import SECURED, problem_responses
 from collector.errors import AuditError, Unavailable
+from collector.schema import StoredEventSchema
 from collector.tail import TAIL_QUERY_SCHEMA, Tail, parse_tail_args
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def _message(seq: int, raw: bytes) -> bytes:
             "description": "An endless text/event-stream",
             "content": {
                 "text/event-stream": {
-                    "schema": {"type": "string"},
+                    # what each message's data is; comment lines carry none
+                    "schema": StoredEventSchema,
                     "example": ': tail of acme after seq 16\n\nid: 17\ndata: {"id": "..."}\n\n',
                 }
             },
