@@ -107,6 +107,15 @@ def seqs(page: Any) -> list[int]:
     return [int(s) for s in rows(page).evaluate_all("rs => rs.map(r => r.dataset.seq)")]
 
 
+def opened(service: LiveService, tabs: Any, n: int) -> tuple[Tab, Any]:
+    """A tab on tenant acme's first page, after storing ``sample(n)``."""
+    service.add(sample(n))
+    tab = tabs(service)
+    page = tab.open("/ui?tenant=acme")
+    expect(rows(page)).to_have_count(min(n, 100))
+    return tab, page
+
+
 def query_of(page: Any) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
@@ -155,10 +164,7 @@ def test_the_page_needs_no_key_but_its_data_does(secured):
 
 # -- filters, the URL, paging ------------------------------------------------------------
 def test_filters_are_kept_in_the_url_and_survive_a_reload(service, tabs):
-    service.add(sample(40))
-    tab = tabs(service)
-    page = tab.open("/ui?tenant=acme")
-    expect(rows(page)).to_have_count(40)
+    tab, page = opened(service, tabs, 40)
     page.get_by_label("Service").fill("billing")
     page.get_by_label("Outcome").select_option("failure")
     page.get_by_role("button", name="Apply").click()
@@ -194,10 +200,7 @@ def test_filters_are_kept_in_the_url_and_survive_a_reload(service, tabs):
 
 
 def test_paging_through_250_events_shows_each_once(service, tabs):
-    service.add(sample(250))
-    tab = tabs(service)
-    page = tab.open("/ui?tenant=acme")
-    expect(rows(page)).to_have_count(100)
+    tab, page = opened(service, tabs, 250)
     pages = [seqs(page)]
     next_button = page.get_by_role("button", name="Next")
     while next_button.is_enabled():
@@ -237,17 +240,22 @@ def serve_integrity(page: Any, events: list[dict[str, Any]], signer: NoteSigner)
     page.route(re.compile(r".*/v1/events/[^/]+/proof(\?.*)?$"), proof)
 
 
+def with_integrity(service: LiveService, tabs: Any, n: int) -> tuple[Tab, list[dict[str, Any]]]:
+    """``sample(n)`` stored, and a tab whose integrity routes the test's own log answers."""
+    events = service.add(sample(n))
+    tab = tabs(service)
+    serve_integrity(tab.page, events, NoteSigner("audit-trail-test"))
+    return tab, events
+
+
 def open_row(page: Any, seq: int) -> None:
     page.locator(f'#events-table tbody tr[data-seq="{seq}"]').click()
     expect(page.locator("#detail")).to_be_visible()
 
 
 def test_detail_shows_the_event_and_a_verified_mark_for_a_good_proof(service, tabs):
-    events = service.add(sample(23))
-    signer = NoteSigner("audit-trail-test")
-    tab = tabs(service)
+    tab, events = with_integrity(service, tabs, 23)
     page = tab.page
-    serve_integrity(page, events, signer)
     tab.open("/ui?tenant=acme")
     expect(rows(page)).to_have_count(23)
     chosen = events[16]
@@ -268,11 +276,8 @@ def test_detail_shows_the_event_and_a_verified_mark_for_a_good_proof(service, ta
 
 
 def test_a_changed_event_or_a_foreign_signature_is_marked_failed(service, tabs):
-    events = service.add(sample(9))
-    signer = NoteSigner("audit-trail-test")
-    tab = tabs(service)
+    tab, events = with_integrity(service, tabs, 9)
     page = tab.page
-    serve_integrity(page, events, signer)
     # someone with Redis access edits event 5 after it was logged
     victim = events[4]
     edited = {**victim, "outcome": "success", "data": {"n": 4, "reason": "nothing to see"}}
@@ -447,10 +452,7 @@ def test_sign_in_with_a_bad_key_then_a_good_one(secured, tabs):
 
 
 def test_with_auth_off_there_is_no_sign_in(service, tabs):
-    service.add(sample(2))
-    tab = tabs(service)
-    page = tab.open("/ui?tenant=acme")
-    expect(rows(page)).to_have_count(2)
+    tab, page = opened(service, tabs, 2)
     expect(page.get_by_role("heading", name="Sign in")).to_be_hidden()
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     expect(page.locator("#who")).to_have_text("API keys off")
@@ -459,10 +461,7 @@ def test_with_auth_off_there_is_no_sign_in(service, tabs):
 
 # -- keyboard ---------------------------------------------------------------------------
 def test_filter_page_and_open_details_with_the_keyboard_only(service, tabs):
-    service.add(sample(150))
-    tab = tabs(service)
-    page = tab.open("/ui?tenant=acme")
-    expect(rows(page)).to_have_count(100)
+    tab, page = opened(service, tabs, 150)
     page.keyboard.press("/")
     expect(page.get_by_label("Tenant")).to_be_focused()
     page.keyboard.press("Tab")
@@ -534,10 +533,7 @@ def test_admin_keys_see_status_and_dead_letters(service, tabs):
 
 
 def test_no_request_goes_to_another_host(service, tabs):
-    service.add(sample(5))
-    tab = tabs(service)
-    page = tab.open("/ui?tenant=acme")
-    expect(rows(page)).to_have_count(5)
+    tab, page = opened(service, tabs, 5)
     open_row(page, 3)
     page.get_by_role("link", name="Status").click()
     expect(page.locator("#status-summary")).to_contain_text("Backlog")
