@@ -20,7 +20,9 @@ export function cryptoAvailable() {
 
 function fromBase64(text, what) {
   try {
-    const binary = atob(text);
+    // standard base64 as the formats say; the URL-safe alphabet is read too
+    const standard = String(text).replace(/-/g, '+').replace(/_/g, '/');
+    const binary = atob(standard + '='.repeat((4 - (standard.length % 4)) % 4));
     return Uint8Array.from(binary, (c) => c.charCodeAt(0));
   } catch {
     throw new ProofError(`${what} is not base64`);
