@@ -614,7 +614,9 @@ async function loadStatus() {
     ['Dead letters', body.dead_letters],
     ['Workers alive', `${body.workers_alive} of ${body.workers.length}`],
   ];
-  $('#status-summary').replaceChildren(...stats.flatMap(([term, value]) => [el('dt', { text: term }), el('dd', { text: String(value) })]));
+  $('#status-summary').replaceChildren(
+    ...stats.map(([term, value]) => el('div', {}, el('dt', { text: term }), el('dd', { text: String(value) }))),
+  );
   $('#status-streams tbody').replaceChildren(
     ...body.streams.map((s) =>
       el('tr', {}, cell(s.stream, 'mono'), cell(String(s.length), 'num'), cell(s.group ? scalar(s.lag) : 'no group', 'num'), cell(scalar(s.pending), 'num'), cell(scalar(s.consumers), 'num')),
