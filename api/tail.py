@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import redis
 from flask import Response, current_app, request
@@ -57,12 +58,12 @@ class TailSlots:
 
 
 def _slots() -> TailSlots:
-    slots = current_app.extensions.get("audit.tails")
+    slots: TailSlots | None = current_app.extensions.get("audit.tails")
     if slots is None:  # dict.setdefault is atomic: two first requests share one
         slots = current_app.extensions.setdefault(
             "audit.tails", TailSlots(service().settings.max_tails)
         )
-    return slots
+    return cast(TailSlots, slots)
 
 
 def _message(seq: int, raw: bytes) -> bytes:
@@ -113,7 +114,7 @@ def tail() -> Response:
     slots = _slots()
     slots.take()
     try:
-        follower = Tail(svc.redis, svc.keys, filters, after_seq)
+        follower = Tail(svc.redis, svc.key_names, filters, after_seq)
     except BaseException:
         slots.give_back()
         raise

@@ -11,6 +11,7 @@ import hashlib
 import mimetypes
 import os
 from pathlib import Path
+from typing import Any
 
 from flask import Response, request
 from flask_smorest import Blueprint
@@ -39,7 +40,7 @@ def _lock_down(response: Response) -> Response:
     return response
 
 
-def _html_doc(summary: str, description: str, media: str, example: str) -> dict:
+def _html_doc(summary: str, description: str, media: str, example: str) -> dict[str, Any]:
     return {
         "summary": summary,
         "responses": {
@@ -83,7 +84,7 @@ def page() -> Response:
 def config() -> Response:
     settings = service().settings
     # integrity is on when a signing key is configured (AUDIT_SIGNING_KEY_FILE)
-    integrity = getattr(settings, "signing_key_file", None) is not None
+    integrity = settings.signing_key_file is not None
     return json_response({"auth": settings.auth_required, "integrity": integrity})
 
 

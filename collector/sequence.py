@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 import redis
 
-from collector.keys import Keys as KeyNames  # renamed KeyNames on main soon
+from collector.keys import KeyNames
 from collector.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:  # query imports this module

@@ -16,7 +16,7 @@ from typing import Any, cast
 import redis
 
 from collector.errors import BadRequest
-from collector.keys import Keys as KeyNames  # renamed KeyNames on main soon
+from collector.keys import KeyNames
 from collector.query import Filters, ListQuerySchema, load_args
 from collector.sequence import SeqReader
 

@@ -15,7 +15,7 @@ from helpers import event, wait_for
 
 import api.tail
 import collector.sequence
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.settings import Settings
 
 
@@ -96,7 +96,7 @@ def test_a_sparse_filter_hands_back_a_short_page_and_a_cursor(client, drain, mon
 
 def test_each_store_call_leaves_one_small_signal(redis_client, client, drain):
     stored_events(client, drain, late_and_early(12))
-    signal = Keys().tail_signal("acme")
+    signal = KeyNames().tail_signal("acme")
     assert redis_client.xlen(signal) == 1
     (entry_id, fields), *_ = redis_client.xrange(signal)
     assert fields == {b"seq": b"12"}

@@ -18,7 +18,7 @@ import pytest
 from browser import LiveService, Tab, launch_chromium, open_tab
 from tlog import NoteSigner, proof_for
 
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.settings import Settings
 
 pytestmark = pytest.mark.fake
@@ -282,7 +282,7 @@ def test_a_changed_event_or_a_foreign_signature_is_marked_failed(service, tabs):
     victim = events[4]
     edited = {**victim, "outcome": "success", "data": {"n": 4, "reason": "nothing to see"}}
     body = orjson.dumps(edited)
-    service.redis.hset(Keys().events("acme"), victim["id"], body)
+    service.redis.hset(KeyNames().events("acme"), victim["id"], body)
     tab.open("/ui?tenant=acme")
     open_row(page, 5)
     expect(page.locator("#proof")).to_have_attribute("data-proof", "failed")
