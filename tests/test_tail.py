@@ -259,3 +259,22 @@ def test_an_idle_tail_holds_one_blocked_read_and_polls_nothing(redis_server):
     finally:
         live.close()
         client.close()
+
+
+def test_a_key_revoked_while_its_tail_is_open_ends_the_tail(redis_client, monkeypatch):
+    monkeypatch.setattr(api.tail, "BLOCK_MS", 100)  # the check runs between blocked reads
+    live = LiveService(redis_client, Settings(auth=True))
+    try:
+        keys = live.app.extensions["audit"].api_keys
+        secret = keys.create("watcher", ("read",), ("acme",))
+        tail = SSE(live.url, {"tenant": "acme"}, {"Authorization": f"Bearer {secret}"})
+        assert tail.next()["comment"].startswith("tail of acme")
+        other = SSE(live.url, {"tenant": "globex"}, {"Authorization": f"Bearer {secret}"})
+        assert other.response.status == 403
+        other.close()
+        keys.revoke("watcher")
+        rest = iter(tail.response.readline, b"")  # until the server ends the stream
+        assert [line for line in rest if line.strip()] == []
+        tail.close()
+    finally:
+        live.close()
