@@ -23,6 +23,8 @@ Layout (prefix ``audit``):
   - ``:ix:<field>:<value>``  the same members, one set per filter value
   - ``:ix:seq``   sorted set, event id scored by its ``seq``: persistence order, for
     ``after_seq`` listings, the live tail and the integrity tree's leaves
+  - ``:tail``     stream capped at one entry: the store script adds one per call that
+    stored anything, and live tails block on it (``XREAD BLOCK``) instead of polling
 - ``audit:tenants``: set of tenants that have events
 - ``audit:workers``: sorted set, worker name -> last heartbeat (ms)
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
@@ -114,6 +116,9 @@ class KeyNames:
 
     def seq_index(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:seq"
+
+    def tail_signal(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:tail"
 
     def field_index(self, tenant: str, field: str, value: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"

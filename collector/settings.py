@@ -106,6 +106,9 @@ class Settings:
     max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES
     rq_serializer: str = "pickle"
     require_durable: bool = False
+    # Live tails one API process serves at once (each holds a thread or greenlet and a
+    # Redis connection); past it GET /v1/events/tail answers 503.
+    max_tails: int = 100
 
     def __post_init__(self) -> None:
         if not self.prefix or any(c in self.prefix for c in "{} "):
@@ -174,5 +177,6 @@ ENV: dict[str, tuple[str, Parser]] = {
     ),
     "AUDIT_RQ_SERIALIZER": ("rq_serializer", _choice(*RQ_SERIALIZERS)),
     "AUDIT_MAX_BACKLOG_BYTES": ("max_backlog_bytes", _integer(minimum=1)),
+    "AUDIT_MAX_TAILS": ("max_tails", _integer(minimum=0)),
     "AUDIT_REQUIRE_DURABLE": ("require_durable", _flag),
 }
