@@ -5,15 +5,19 @@ each configuration runs gunicorn twice, one after the other:
 
 * ``api:create_app()`` (``AUDIT_AUTH=off``), with ``gunicorn.conf.py`` and the
   configuration's ``--worker-class``/``--workers``/``--threads`` on the command line;
-* the baseline: a bare Flask app whose ``POST /v1/events`` only XADDs the body.
+* the baseline: a bare Flask app whose ``POST /v1/events`` only XADDs the body (a batch:
+  each of its events).
 
-``wrk`` (``apt-get install wrk``) on 127.0.0.1 posts one ~500-byte event per request for a
-bounded time. Printed: requests/s, latency, non-2xx responses, entries that reached the
-stream, and the ratio of the app to the baseline under the same configuration. Nothing
+``wrk`` (``apt-get install wrk``) on 127.0.0.1 posts one ~500-byte event per request
+(``--batch N``: a JSON array of N such events, which the baseline parses and XADDs one
+entry per event, the same writes as the app, one round trip each as a bare app would;
+with ``--baseline-pipeline`` in one pipeline) for a bounded time.
+Printed: requests/s, latency, non-2xx responses, entries that reached the stream, and
+the ratio of the app to the baseline under the same configuration. Nothing
 consumes the stream; Redis is flushed before every run and the backlog limit is lifted.
 
     .venv/bin/python benchmarks/http_ingest.py [--duration 8] [--connections 32] \
-        [--rounds 1] [--configs sync:2:1,gthread:2:4] [--source DIR]
+        [--rounds 1] [--configs sync:2:1,gthread:2:4] [--batch 100] [--source DIR]
 
 ``--source`` runs the app from another copy of the tree (e.g. ``git archive HEAD``
 unpacked), so edits in the working tree during a long run do not change what is measured.
@@ -48,6 +52,8 @@ BASELINE_STREAM = "bench:baseline"
 BASELINE_APP = f'''
 import os
 
+import json
+
 import redis
 from flask import Flask, Response, request
 
@@ -57,8 +63,17 @@ app = Flask(__name__)
 
 @app.post("/v1/events")
 def ingest():
-    client.xadd("{BASELINE_STREAM}", {{"event": request.get_data()}})
-    return Response(b'{{"status":"accepted"}}', status=202, mimetype="application/json")
+    body = request.get_data()
+    if body[:1] != b"[":
+        client.xadd("{BASELINE_STREAM}", {{"event": body}})
+        return Response(b'{{"status":"accepted"}}', status=202, mimetype="application/json")
+    # a batch: one entry per event, as the product writes (BENCH_PIPELINE=1: one pipeline)
+    writer = client.pipeline(transaction=False) if os.environ.get("BENCH_PIPELINE") else client
+    for event in json.loads(body):
+        writer.xadd("{BASELINE_STREAM}", {{"event": json.dumps(event)}})
+    if writer is not client:
+        writer.execute()
+    return Response(b'{{"accepted":true}}', status=202, mimetype="application/json")
 
 
 @app.get("/healthz")
@@ -234,6 +249,7 @@ def measure(
         "AUDIT_MAX_BACKLOG": str(10**9),
         "BENCH_BODY": os.path.join(tmp, "event.json"),
         "BENCH_SCRIPT": os.path.join(tmp, "post.lua"),
+        "BENCH_PIPELINE": "1" if args.baseline_pipeline else "",
     }
     for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS"):
         env.pop(name, None)
@@ -267,7 +283,7 @@ def measure(
         run_wrk(f"{base}/v1/events", args.warmup, args, env)
         before = int(client.xlen(stream))
         stats = run_wrk(f"{base}/v1/events", args.duration, args, env)
-        stored = int(client.xlen(stream)) - before
+        stored = (int(client.xlen(stream)) - before) // args.batch
     finally:
         stop(proc)
         log.close()
@@ -305,6 +321,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--rounds", type=int, default=1, help="runs per config (median kept)")
+    parser.add_argument("--batch", type=int, default=1, help="events per request (1: an object)")
+    parser.add_argument(
+        "--baseline-pipeline", action="store_true", help="the baseline pipelines a batch's XADDs"
+    )
     parser.add_argument(
         "--source", type=Path, default=ROOT, help="tree to run the app from (default: this one)"
     )
@@ -327,12 +347,15 @@ def main() -> int:
     Path(tmp, "bench_baseline.py").write_text(BASELINE_APP)
     Path(tmp, "post.lua").write_text(WRK_SCRIPT)
     body = event_body()
+    if args.batch > 1:
+        body = b"[" + b",".join([body] * args.batch) + b"]"
     Path(tmp, "event.json").write_bytes(body)
     redis_proc, redis_port = start_redis(tmp)
     print(
         f"# {os.cpu_count()} CPUs; wrk -t{args.threads} -c{args.connections}, "
         f"{args.warmup:g}s warm-up + {args.duration:g}s per run, {args.rounds} round(s); "
-        f"event of {len(body)} bytes; app from {args.source}; logs in {tmp} (kept on failure)",
+        f"body of {len(body)} bytes ({args.batch} event(s)); app from {args.source}; "
+        f"logs in {tmp} (kept on failure)",
         flush=True,
     )
     runs: dict[tuple[Config, str], list[Result]] = {}

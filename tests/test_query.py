@@ -97,3 +97,96 @@ def test_exact_page_end_has_no_next_cursor(service):
     _store(service, 4)
     page = service.query.page(Filters(), 4)
     assert len(page.items) == 4 and page.next_cursor is None
+
+
+# -- bounded work per call and per page ----------------------------------------------------
+class ScriptSpy:
+    """Wraps the query script: records the budget given and the members examined per call."""
+
+    def __init__(self, script) -> None:
+        self.script = script
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, keys, args):
+        result = self.script(keys=keys, args=args)
+        self.calls.append((int(args[4]), int(result[2])))
+        return result
+
+
+def _spy(service) -> ScriptSpy:
+    spy = ScriptSpy(service.query._script)
+    service.query._script = spy
+    return spy
+
+
+def _store_disjoint(service, n: int = 60) -> None:
+    """Type ``a`` always succeeds and is the older half; ``b`` is the newer half, all failures."""
+    events = []
+    for i in range(n):
+        kind, outcome = ("a", "success") if i < n // 2 else ("b", "failure")
+        ev = event(
+            id=f"e{i:04d}",
+            type=kind,
+            outcome=outcome,
+            occurred_at=format_utc(T0 + timedelta(seconds=i)),
+        )
+        events.append(prepare(ev, T0))
+    service.store.store(events)
+
+
+def test_a_page_stops_at_its_budget_and_resumes_where_it_stopped(service, monkeypatch):
+    monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
+    monkeypatch.setattr(query_module, "PAGE_BUDGET", 10)
+    _store(service, 60)
+    spy = _spy(service)
+    filters = Filters(service="svc0", target_id="t0")  # e0000, e0015, e0030, e0045
+    pages = []
+    cursor = None
+    while True:
+        page = service.query.page(filters, 10, cursor)
+        pages.append([orjson.loads(raw)["id"] for raw in page.items])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [i for page in pages for i in page] == ["e0045", "e0030", "e0015", "e0000"]
+    assert any(len(p) < 10 for p in pages[:-1])  # short pages with a cursor: the bounded path
+    assert all(examined <= budget <= 5 for budget, examined in spy.calls)
+
+
+def test_no_common_event_is_answered_in_bounded_empty_pages(service, monkeypatch):
+    monkeypatch.setattr(query_module, "SCAN_BUDGET", 4)
+    monkeypatch.setattr(query_module, "PAGE_BUDGET", 8)
+    _store_disjoint(service)
+    for order in ("desc", "asc"):
+        filters = Filters(type="a", outcome="success", service="auth", actor_id="alice")
+        assert len(_walk(service, filters, 7)) == 30  # the sets do meet: all of type a
+        filters = Filters(type="b", outcome="success", order=order)
+        spy = _spy(service)
+        page = service.query.page(filters, 10)
+        service.query._script = spy.script
+        assert page.items == []
+        assert sum(examined for _, examined in spy.calls) <= 8
+        assert _walk(service, filters, 10) == []
+
+
+def test_a_filter_with_nothing_left_in_the_range_ends_the_walk_early(service, monkeypatch):
+    monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
+    _store_disjoint(service)
+    spy = _spy(service)
+    # oldest first: type b (the 30 newer events) is walked from its oldest member; after
+    # the first call, outcome=success (the 30 older events) has nothing left in the range
+    page = service.query.page(Filters(type="b", outcome="success", order="asc"), 10)
+    assert page.items == [] and page.next_cursor is None
+    assert len(spy.calls) == 2 and sum(examined for _, examined in spy.calls) == 5
+
+
+def test_a_page_makes_no_call_after_its_time_budget(service, monkeypatch):
+    monkeypatch.setattr(query_module, "SCAN_BUDGET", 3)
+    monkeypatch.setattr(query_module, "PAGE_TIME_BUDGET_S", 0.0)
+    _store(service, 60)
+    spy = _spy(service)
+    page = service.query.page(Filters(service="svc0", target_id="t0"), 10)
+    assert len(spy.calls) == 1 and page.next_cursor is not None
+    service.query._script = spy.script
+    got = _walk(service, Filters(service="svc0", target_id="t0"), 10)
+    assert got == ["e0045", "e0030", "e0015", "e0000"]
