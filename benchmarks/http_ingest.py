@@ -145,6 +145,23 @@ class Result:
     socket_errors: int
     stored: int
     requests: int
+    cpu_ms: float = 0.0  # gunicorn's CPU time (all its processes) per request
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        pids += [int(p) for p in task.read_text().split()]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def free_port() -> int:
@@ -281,8 +298,9 @@ def measure(
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: healthy(f"{base}/healthz"), 30, f"gunicorn ({target}, {config})")
         run_wrk(f"{base}/v1/events", args.warmup, args, env)
-        before = int(client.xlen(stream))
+        before, cpu = int(client.xlen(stream)), tree_cpu_s(proc.pid)
         stats = run_wrk(f"{base}/v1/events", args.duration, args, env)
+        cpu = tree_cpu_s(proc.pid) - cpu
         stored = (int(client.xlen(stream)) - before) // args.batch
     finally:
         stop(proc)
@@ -295,6 +313,7 @@ def measure(
         socket_errors=stats["socket_errors"],
         stored=stored,
         requests=stats["requests"],
+        cpu_ms=cpu * 1000 / max(1, stats["requests"]),
     )
 
 
@@ -310,6 +329,7 @@ def median_result(results: list[Result]) -> Result:
         socket_errors=sum(r.socket_errors for r in results),
         stored=sum(r.stored for r in results),
         requests=sum(r.requests for r in results),
+        cpu_ms=statistics.median(r.cpu_ms for r in results),
     )
 
 
@@ -377,7 +397,8 @@ def main() -> int:
     best_baseline = max(rows[(c, "baseline")].rps for c in configs)
     header = (
         f"{'config':<18} {'app req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-        f"{'stored':>7} {'base req/s':>10} {'app/base':>8} {'app/best base':>13}"
+        f"{'stored':>7} {'base req/s':>10} {'app/base':>8} {'app/best base':>13} "
+        f"{'app CPU ms':>10} {'base CPU ms':>11} {'CPU base/app':>12}"
     )
     print()
     print(header)
@@ -389,8 +410,14 @@ def main() -> int:
         print(
             f"{config!s:<18} {app.rps:9.0f} {app.p50_ms:7.1f} {app.p99_ms:7.1f} {errors:6d} "
             f"{stored_ok:>7} {base.rps:10.0f} {app.rps / base.rps:8.2f} "
-            f"{app.rps / best_baseline:13.2f}"
+            f"{app.rps / best_baseline:13.2f} {app.cpu_ms:10.2f} {base.cpu_ms:11.2f} "
+            f"{base.cpu_ms / app.cpu_ms:12.2f}"
         )
+    print(
+        "CPU ms: gunicorn's CPU time (all its processes) per request; CPU base/app is the "
+        "throughput ratio\nwhen the server's CPU is the limit, and moves far less with other "
+        "load on the machine than req/s does."
+    )
     best = max(configs, key=lambda c: rows[(c, "app")].rps)
     print(f"\nbest for the app: {best} ({rows[(best, 'app')].rps:.0f} req/s)")
     shutil.rmtree(tmp, ignore_errors=True)

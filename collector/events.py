@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -33,7 +32,9 @@ def uuid7(ms: int | None = None, seed: bytes | None = None) -> str:
     r = int.from_bytes(rand, "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (r >> 68) << 64 | 0b10 << 62
     value |= r & 0x3FFF_FFFF_FFFF_FFFF
-    return str(uuid.UUID(int=value))
+    # str(uuid.UUID(int=value)), without the object: a third of a batch's decoding time
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class PreparedEvent(NamedTuple):

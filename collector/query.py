@@ -51,8 +51,8 @@ DEFAULT_LIMIT = 100
 SCAN_BUDGET = 4_000
 # Members one page examines at most, over its calls, and the time after which it makes
 # no further call: a request answers within ~20 ms whatever its filters.
-PAGE_BUDGET = 16_000
-PAGE_TIME_BUDGET_S = 0.010
+PAGE_BUDGET = 12_000
+PAGE_TIME_BUDGET_S = 0.008
 
 
 class ListQuerySchema(Schema):

@@ -69,6 +69,7 @@ class IngestStreams:
         self.keys = keys
         self.streams = keys.ingest_streams()
         self._dead_letter = redis_client.register_script(load_script("deadletter.lua"))
+        self._add_batch = redis_client.register_script(load_script("xadd.lua"))
 
     # -- producing --------------------------------------------------------------------
     def partition_for(self, tenant: str) -> int:
@@ -88,17 +89,21 @@ class IngestStreams:
 
         ``encoded`` is the events' JSON when the caller has it already.
 
-        A batch bound for one stream is wrapped in MULTI/EXEC: all or nothing.
+        A batch bound for one stream is added by one script call: all or nothing.
         """
         targets = [self.stream_for(str(e.get("tenant") or "default")) for e in events]
-        one_slot = len(set(targets)) <= 1
-        pipe = self.redis.pipeline(transaction=one_slot)
         blobs = encoded if encoded is not None else [orjson.dumps(e) for e in events]
+        shared = [v for pair in (extra or {}).items() for v in pair]
+        if len(blobs) == 1:
+            return [
+                _text(self.redis.execute_command("XADD", targets[0], "*", "event", *blobs, *shared))
+            ]
+        if len(set(targets)) == 1:  # one stream: one script call, atomic
+            ids = self._add_batch(keys=targets[:1], args=[len(shared) // 2, *shared, *blobs])
+            return [_text(i) for i in ids]
+        pipe = self.redis.pipeline(transaction=False)
         for blob, stream in zip(blobs, targets, strict=True):
-            fields_: dict[str, str | bytes] = {"event": blob}
-            if extra:
-                fields_.update(extra)
-            pipe.xadd(stream, fields_)  # type: ignore[arg-type]
+            pipe.execute_command("XADD", stream, "*", "event", blob, *shared)
         return [_text(i) for i in pipe.execute()]
 
     # -- the consumer group -----------------------------------------------------------
