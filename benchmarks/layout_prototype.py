@@ -28,6 +28,7 @@ Printed per layout: ``used_memory`` per event and against the raw JSON, Redis CP
 stored event (the store step only: no stream, no worker), the Python time to compress,
 and a check that every sampled event reads back byte for byte as today.
 
+    .venv/bin/pip install zstandard   # the prototype only; not a dependency of the product
     .venv/bin/python benchmarks/layout_prototype.py [--events 200000]
 """
 

@@ -198,6 +198,8 @@ class Load:
     raw_bytes: int
     seconds: float
     memory: int  # used_memory delta with the ingest stream deleted
+    as_left: int  # used_memory delta with the stream as the workers left it
+    left_on_stream: int
     redis_cpu_s: float
     slowest: tuple[float, str]
     breakdown: dict[str, int]
@@ -236,6 +238,11 @@ def load(client: redis.Redis, url: str, n: int, workers: int, folder: str) -> Lo
                 )
             time.sleep(0.05)
         seconds, cpu = time.perf_counter() - started, redis_cpu(client) - cpu_before
+        settle = time.monotonic() + 5  # idle workers trim what they consumed
+        while client.xlen("audit:ingest") > 1000 and time.monotonic() < settle:
+            time.sleep(0.1)
+        as_left = int(client.info("memory")["used_memory"]) - memory_before
+        left_on_stream = int(client.xlen("audit:ingest"))
     finally:
         for proc in procs:
             stop(proc)
@@ -245,7 +252,19 @@ def load(client: redis.Redis, url: str, n: int, workers: int, folder: str) -> Lo
         raise SystemExit(f"{dead} events were dead-lettered; see {folder}")
     client.delete("audit:ingest")
     memory = int(client.info("memory")["used_memory"]) - memory_before
-    return Load(n, raw_bytes, seconds, memory, cpu, slowest, breakdown(client), maker.sample_ids)
+    kinds = breakdown(client)
+    return Load(
+        n,
+        raw_bytes,
+        seconds,
+        memory,
+        as_left,
+        left_on_stream,
+        cpu,
+        slowest,
+        kinds,
+        maker.sample_ids,
+    )
 
 
 def breakdown(client: redis.Redis) -> dict[str, int]:
@@ -454,6 +473,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raw JSON (as produced):      {raw:8.0f} B/event")
         per_event = done.memory / n
         print(f"Redis used_memory delta:     {per_event:8.0f} B/event = {per_event / raw:.2f}x raw")
+        left = done.as_left / n
+        print(
+            f"  before deleting the stream: {left:8.0f} B/event = {left / raw:.2f}x raw "
+            f"({done.left_on_stream:,} entries left on it 5 s after the drain)"
+        )
         for kind, size in sorted(done.breakdown.items(), key=lambda kv: -kv[1]):
             print(f"  {kind:<26} {size / n:8.0f} B/event (MEMORY USAGE, sampled)")
         cpu_us = done.redis_cpu_s / n * 1e6

@@ -106,6 +106,18 @@ def test_trim_drops_acked_entries_but_never_unconsumed_ones(service, drain):
     assert service.store.count("default") == 305
 
 
+def test_a_worker_that_caught_up_trims_what_it_consumed(redis_client, settings):
+    Producer(redis=redis_client, settings=settings).xadd([event(id=f"c{i}") for i in range(300)])
+    worker = StreamWorker(redis_client, settings, name="trimmer", block_ms=10)
+    while worker.stats["stored"] < 300:
+        worker.step()
+    assert redis_client.xlen("audit:ingest") == 300  # still there while it was busy
+    worker.step()  # nothing new: it trims now, not at the next periodic trim
+    assert redis_client.xlen("audit:ingest") <= 100  # whole stream nodes only ("~")
+    worker.flush()
+    worker.close()
+
+
 def test_trim_keeps_everything_while_no_group_exists(service):
     Producer(redis=service.redis, settings=service.settings).xadd([event() for _ in range(3)])
     stream = service.streams.streams[0]
