@@ -28,6 +28,7 @@ import redis
 from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
+from collector.compression import Codec
 from collector.errors import BadRequest
 from collector.keys import Keys
 from collector.schema import (
@@ -183,6 +184,7 @@ class Query:
         self.redis = redis_client
         self.keys = keys
         self._script = redis_client.register_script(load_script("query.lua"))
+        self.codec = Codec(redis_client, keys.dictionary, lambda tenant, n: [])
 
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
@@ -216,7 +218,7 @@ class Query:
             for member, doc in zip(rest[::2], rest[1::2], strict=True):
                 if doc:  # an index entry whose event is gone (mid-purge) is skipped
                     members.append(member.decode())
-                    docs.append(doc)
+                    docs.append(self.codec.decode(filters.tenant, doc))
             if done or len(members) >= want:
                 break
             if examined >= PAGE_BUDGET or time.monotonic() - started >= PAGE_TIME_BUDGET_S:

@@ -15,6 +15,7 @@ from typing import Any, cast
 import orjson
 import redis
 
+from collector.compression import Codec
 from collector.events import PreparedEvent, index_of
 from collector.keys import Keys
 from collector.scripts import load_script
@@ -37,6 +38,7 @@ class Store:
         self.keys = keys
         self._store = redis_client.register_script(load_script("store.lua"))
         self._purge = redis_client.register_script(load_script("purge.lua"))
+        self.codec = Codec(redis_client, keys.dictionary, self.sample_bodies)
 
     # -- writes -----------------------------------------------------------------------
     def store_calls(self, events: Iterable[PreparedEvent]) -> dict[str, ScriptCall]:
@@ -50,7 +52,8 @@ class Store:
                     [k.events(event.tenant), k.seq(event.tenant), k.time_index(event.tenant)], []
                 )
             call.keys.extend(self.keys.field_indexes(event.tenant, event.indexed))
-            call.args.extend((event.id, event.member, event.body, len(event.indexed)))
+            body = self.codec.encode(event.tenant, event.body)
+            call.args.extend((event.id, event.member, body, len(event.indexed)))
         return calls
 
     def queue_store(self, pipe: Any, events: Sequence[PreparedEvent]) -> list[str]:
@@ -99,13 +102,28 @@ class Store:
         for result in results:
             if isinstance(result, Exception):
                 raise result
+        for tenant, seqs in zip(tenants, results[: len(tenants)], strict=True):
+            self.stored(tenant, seqs)
         by_tenant = {t: iter(r) for t, r in zip(tenants, results[: len(tenants)], strict=True)}
         return [int(next(by_tenant[e.tenant])) for e in events]
+
+    def stored(self, tenant: str, seqs: list[int]) -> None:
+        """Tell the store what a store call returned (compression starts once a tenant has
+        enough events to train its dictionary on)."""
+        self.codec.stored(tenant, seqs)
+
+    def sample_bodies(self, tenant: str, n: int) -> list[bytes]:
+        """Up to ``n`` stored values of the tenant, oldest ``occurred_at`` first."""
+        members = cast(list[bytes], self.redis.zrange(self.keys.time_index(tenant), 0, n - 1))
+        ids = [m.decode().split("|", 1)[1] for m in members]
+        values = cast(list[bytes | None], self.redis.hmget(self.keys.events(tenant), ids))
+        return [v for v in values if v] if ids else []
 
     # -- reads ------------------------------------------------------------------------
     def get_raw(self, tenant: str, event_id: str) -> bytes | None:
         """The stored JSON of one event, as bytes, or None."""
-        return self.redis.hget(self.keys.events(tenant), event_id)  # type: ignore[return-value]
+        value = cast(bytes | None, self.redis.hget(self.keys.events(tenant), event_id))
+        return None if value is None else self.codec.decode(tenant, value)
 
     def get(self, tenant: str, event_id: str) -> dict[str, Any] | None:
         """One stored event, or None."""
@@ -144,7 +162,7 @@ class Store:
         """The purge-script call removing these index members and their events."""
         call = ScriptCall([self.keys.events(tenant), self.keys.time_index(tenant)], [])
         for member, raw in zip(members, docs, strict=True):
-            index = index_of(orjson.loads(raw)) if raw else ()
+            index = index_of(orjson.loads(self.codec.decode(tenant, raw))) if raw else ()
             call.keys.extend(self.keys.field_index(tenant, f, v) for f, v in index)
             call.args.extend((member.decode().split("|", 1)[1], member, len(index)))
         return call

@@ -249,6 +249,7 @@ class StreamWorker:
                 log.error("worker %s: storing tenant %s failed: %s", self.name, tenant, result)
             else:
                 seqs[tenant] = iter(result)
+                self.store.stored(tenant, result)
         for entry, event in events:
             if event.tenant in failed_tenants:
                 continue  # left pending: retried, then dead-lettered at the delivery limit
