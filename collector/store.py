@@ -39,6 +39,7 @@ class Store:
         self._store = redis_client.register_script(load_script("store.lua"))
         self._purge = redis_client.register_script(load_script("purge.lua"))
         self.codec = Codec(redis_client, keys.dictionary, self.sample_bodies)
+        self._recompress = redis_client.register_script(load_script("recompress.lua"))
 
     # -- writes -----------------------------------------------------------------------
     def store_calls(self, events: Iterable[PreparedEvent]) -> dict[str, ScriptCall]:
@@ -137,6 +138,33 @@ class Store:
     def tenants(self) -> list[str]:
         """Every tenant that has stored an event."""
         return sorted(t.decode() for t in self.redis.smembers(self.keys.tenants))  # type: ignore[union-attr]
+
+    # -- migration --------------------------------------------------------------------
+    def compress_stored(self, tenant: str, chunk: int = 500) -> int:
+        """Compress the tenant's bodies stored as plain JSON (by a release before compression,
+        or before the tenant had a dictionary); returns how many. Online and idempotent:
+        each body is replaced only if unchanged since it was read, and reads work
+        throughout, whichever form a body is in."""
+        count = self.count(tenant)
+        self.codec.stored(tenant, [count])  # trains the dictionary if the tenant has none
+        key, cursor, done = self.keys.events(tenant), 0, 0
+        while True:
+            cursor, found = cast(
+                tuple[int, dict[bytes, bytes]], self.redis.hscan(key, cursor, count=chunk)
+            )
+            args: list[bytes] = []
+            for event_id, value in found.items():
+                cut = value.rfind(b',"seq":')
+                if value[:1] != b"{" or cut < 0:
+                    continue
+                packed = self.codec.encode(tenant, value[:cut])
+                if packed[:1] == b"{":
+                    return done  # no dictionary (too few events): nothing to compress with
+                args += (event_id, value, b"z" + value[cut + 7 : -1] + b":" + packed)
+            if args:
+                done += int(self._recompress(keys=[key], args=args))
+            if cursor == 0:
+                return done
 
     # -- retention --------------------------------------------------------------------
     def purge_before(self, tenant: str, cutoff: datetime, chunk: int = 500) -> int:

@@ -136,3 +136,20 @@ def test_workers_start_compressing_a_tenant_that_passed_the_threshold(
     assert orjson.loads(body)["seq"] == 85 and body.endswith(b',"seq":85}')
     listed = client.get("/v1/events?limit=1").get_json()["items"][0]
     assert listed == orjson.loads(body)
+
+
+def test_migration_compresses_a_store_written_before_compression(service, monkeypatch):
+    monkeypatch.setattr(compression, "TRAIN_AFTER", 10**9)  # today's release: plain JSON
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    prepared = [
+        prepare(event(id=f"m{i:03d}", data={"i": i, "why": "migration"}), t0) for i in range(150)
+    ]
+    service.store.store(prepared)
+    before = {p.id: service.store.get_raw("default", p.id) for p in prepared}
+    monkeypatch.setattr(compression, "TRAIN_AFTER", 100)
+    store = type(service.store)(service.redis, service.keys)  # a new process, after upgrading
+    assert store.compress_stored("default") == 150
+    assert store.compress_stored("default") == 0  # idempotent
+    events_key = service.keys.events("default")
+    assert all(service.redis.hget(events_key, i)[:1] == b"z" for i in before)
+    assert {i: store.get_raw("default", i) for i in before} == before
