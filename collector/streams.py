@@ -238,10 +238,15 @@ class IngestStreams:
                 floor = low if floor is None else min(floor, low)
             if floor and floor > (0, 0):
                 # Entries below the lowest of (last delivered, oldest pending) of every
-                # group are acked everywhere; "~" trims whole nodes only, never more.
-                trimmed += int(
-                    self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=True)
-                )
+                # group are acked everywhere; "~" trims whole nodes only, never more, and
+                # at most 10,000 entries a call (Redis's default LIMIT): call until done.
+                while True:
+                    cut = int(
+                        self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+                    )
+                    trimmed += cut
+                    if cut == 0:
+                        break
         return trimmed
 
     def forget_idle_consumers(self, idle_ms: int) -> list[str]:
