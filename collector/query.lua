@@ -49,9 +49,15 @@ while #found < want and examined < budget do
   if order == 'asc' then lo = '(' .. last else hi = '(' .. last end
 end
 local out = {done, last, examined}
-for _, member in ipairs(found) do
-  local id = string.sub(member, string.find(member, '|', 1, true) + 1)
-  out[#out + 1] = member
-  out[#out + 1] = redis.call('HGET', KEYS[1], id) or false
+if #found > 0 then
+  local ids = {}
+  for i, member in ipairs(found) do
+    ids[i] = string.sub(member, string.find(member, '|', 1, true) + 1)
+  end
+  local docs = redis.call('HMGET', KEYS[1], unpack(ids))  -- one call, not one per event
+  for i, member in ipairs(found) do
+    out[#out + 1] = member
+    out[#out + 1] = docs[i]
+  end
 end
 return out

@@ -136,7 +136,7 @@ def _store_disjoint(service, n: int = 60) -> None:
 
 def test_a_page_stops_at_its_budget_and_resumes_where_it_stopped(service, monkeypatch):
     monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
-    monkeypatch.setattr(query_module, "PAGE_BUDGET", 10)
+    monkeypatch.setattr(query_module, "PAGE_BUDGET", 4)  # members examined that do not match
     _store(service, 60)
     spy = _spy(service)
     filters = Filters(service="svc0", target_id="t0")  # e0000, e0015, e0030, e0045
