@@ -132,9 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from collector.events import prepare
-    from collector.keys import Keys
+    from collector.keys import KeyNames
+    from collector.settings import Settings
     from collector.store import Store
     from collector.timefmt import parse_rfc3339
+    from collector.writer import BatchWriter, Delivery
 
     maker = EventMaker(args.events)
     raws = [maker.make(i) for i in range(args.events)]
@@ -159,12 +161,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with redis_server() as port:
         client = redis.Redis(port=port)
-        store = Store(client, Keys())
+        store = Store(client, KeyNames())
+        writer = BatchWriter(client, Settings())
 
         def today() -> float:
             started = time.process_time()
             for i in range(0, len(prepared), BATCH):
-                store.store(prepared[i : i + BATCH])
+                writer.write([Delivery(p.id, p) for p in prepared[i : i + BATCH]])
             return time.process_time() - started
 
         tag = f"audit:t:{{{TENANT}}}:"
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             small = [p._replace(body=compressor.compress(p.body)) for p in prepared]
             python = time.process_time() - started
             for i in range(0, len(small), BATCH):
-                store.store(small[i : i + BATCH])
+                writer.write([Delivery(p.id, p) for p in small[i : i + BATCH]])
             return python
 
         measure(client, "zstd", zstd_bodies, len(prepared), raw)

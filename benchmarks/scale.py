@@ -186,10 +186,10 @@ def start_workers(count: int, url: str, folder: str) -> list[subprocess.Popen[by
 
 def stored_count(client: redis.Redis) -> int:
     """Events stored in the tenant, through the Store's own count (whatever the layout)."""
-    from collector.keys import Keys
+    from collector.keys import KeyNames
     from collector.store import Store
 
-    return Store(client, Keys()).count(TENANT)
+    return Store(client, KeyNames()).count(TENANT)
 
 
 @dataclass

@@ -15,6 +15,8 @@ Layout (prefix ``audit``):
   - ``:ix:time``  sorted set of members ``<18-digit µs since 0001-01-01>|<id>``, all
     scores 0, so lexicographic ranges are time ranges and ties break on the id
   - ``:ix:<field>:<value>``  the same members, one set per filter value
+  - ``:ix:seq``   sorted set, event id scored by its ``seq``: persistence order, for
+    ``after_seq`` listings, the live tail and the integrity tree's leaves
 - ``audit:tenants``: set of tenants that have events
 - ``audit:workers``: sorted set, worker name -> last heartbeat (ms)
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
@@ -28,12 +30,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 GROUP = "audit-workers"
-# The index fields of GET /v1/events, in the order the store script receives them.
-INDEXED_FIELDS = ("service", "type", "actor_id", "outcome", "target_id")
 
 
 @dataclass(frozen=True)
-class Keys:
+class KeyNames:
     """Key names for one prefix and partition count."""
 
     prefix: str = "audit"
@@ -45,10 +45,6 @@ class Keys:
         if self.partitions == 1:
             return [f"{self.prefix}:ingest"]
         return [f"{self.prefix}:ingest:{{{k}}}" for k in range(self.partitions)]
-
-    def ingest_stream(self, partition: int) -> str:
-        """The stream of one partition (0 when there is one stream)."""
-        return self.ingest_streams()[partition]
 
     @property
     def dead(self) -> str:
@@ -76,6 +72,9 @@ class Keys:
 
     def time_index(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:time"
+
+    def seq_index(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:ix:seq"
 
     def field_index(self, tenant: str, field: str, value: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"

@@ -30,9 +30,11 @@ import redis
 from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
+from collector import scripts
 from collector.compression import Codec
 from collector.errors import BadRequest
-from collector.keys import Keys
+from collector.events import INDEXED_FIELDS
+from collector.keys import KeyNames
 from collector.schema import (
     EVENT_ID_RULE,
     NAME_PATTERN,
@@ -44,7 +46,7 @@ from collector.schema import (
     Text,
     Timestamp,
 )
-from collector.scripts import load_script
+from collector.scripts import ScriptCall
 from collector.timefmt import sort_key
 
 MAX_LIMIT = 1000
@@ -116,9 +118,7 @@ class Filters:
 
     def index_fields(self) -> list[tuple[str, str]]:
         return [
-            (name, value)
-            for name in ("service", "type", "actor_id", "target_id", "outcome")
-            if (value := getattr(self, name)) is not None
+            (name, value) for name in INDEXED_FIELDS if (value := getattr(self, name)) is not None
         ]
 
     def fingerprint(self) -> str:
@@ -185,15 +185,14 @@ class Page:
 class Query:
     """Runs lists against the store's indexes."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
-        self.keys = keys
-        self._script = redis_client.register_script(load_script("query.lua"))
-        self.codec = Codec(redis_client, keys.dictionary, lambda tenant, n: [])
+        self.key_names = key_names
+        self.codec = Codec(redis_client, key_names.dictionary, lambda tenant, n: [])
 
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
-        k, tenant = self.keys, filters.tenant
+        k, tenant = self.key_names, filters.tenant
         sets = [k.field_index(tenant, f, v) for f, v in filters.index_fields()]
         return sets or [k.time_index(tenant)]
 
@@ -207,22 +206,15 @@ class Query:
                 lo = "(" + after
             else:
                 hi = "(" + after
-        keys = [self.keys.events(filters.tenant), *self.index_keys(filters)]
+        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters)]
         members: list[str] = []
         docs: list[bytes] = []
         want = limit + 1  # one more than asked, to know whether a next page exists
         wasted, last, started = 0, "", time.monotonic()  # wasted: examined, not matching
         while True:
-            result = self._script(
-                keys=keys,
-                args=[
-                    filters.order,
-                    lo,
-                    hi,
-                    min(want - len(members), CALL_ITEMS),
-                    min(SCAN_BUDGET, PAGE_BUDGET - wasted),
-                ],
-            )
+            call_items = min(want - len(members), CALL_ITEMS)
+            args = [filters.order, lo, hi, call_items, min(SCAN_BUDGET, PAGE_BUDGET - wasted)]
+            result = scripts.run(self.redis, ScriptCall("query", keys, args))
             done, rest = int(result[0]), result[3:]
             wasted += int(result[2]) - len(rest) // 2
             last = result[1].decode()

@@ -12,8 +12,7 @@ from contextlib import contextmanager
 
 import orjson
 import pytest
-from conftest import _free_port
-from helpers import event, wait_for
+from helpers import event, free_port, wait_for
 
 from cli import main
 from collector.client import Producer
@@ -46,7 +45,7 @@ def _running(
     tmp_path, *args: str, port_from_env: bool = False
 ) -> Iterator[tuple[subprocess.Popen, str]]:
     """`audit-trail run` on a free port (``--port``, or ``PORT``) until the test signals it."""
-    port = _free_port()
+    port = free_port()
     env = _env(PORT=str(port)) if port_from_env else _env()
     argv = [BIN, "run", *args] if port_from_env else [BIN, "run", "--port", str(port), *args]
     with open(tmp_path / "run.log", "wb") as log:
@@ -229,9 +228,11 @@ def test_migrate_compresses_what_an_older_release_stored(redis_server, monkeypat
 
     from collector import compression
     from collector.events import prepare
-    from collector.keys import Keys
+    from collector.keys import KeyNames
+    from collector.settings import Settings
     from collector.store import Store
     from collector.timefmt import now_utc
+    from collector.writer import BatchWriter, Delivery
 
     client = redis.Redis(port=redis_server.port)
     client.flushall()
@@ -241,14 +242,14 @@ def test_migrate_compresses_what_an_older_release_stored(redis_server, monkeypat
     monkeypatch.setattr(compression, "TRAIN_AFTER", 10**9)  # stored as an older release did
     now = now_utc()
     events = [prepare(event(id=f"old{i}", tenant="acme", data={"i": i}), now) for i in range(40)]
-    Store(client, Keys()).store(events)
+    assert not BatchWriter(client, Settings()).write([Delivery(e.id, e) for e in events]).failed
     before = {e.id: client.hget("audit:t:{acme}:events", e.id) for e in events}
     assert all(v[:1] == b"{" for v in before.values())
     monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
     assert main(["migrate"]) == 0
     assert "tenant acme: 40 events compressed, 40 stored" in capsys.readouterr().out
     assert all(client.hget("audit:t:{acme}:events", i)[:1] == b"z" for i in before)
-    store = Store(client, Keys())
+    store = Store(client, KeyNames())
     assert {i: store.get_raw("acme", i) for i in before} == before
     assert main(["migrate"]) == 0
     assert "tenant acme: 0 events compressed" in capsys.readouterr().out

@@ -12,6 +12,8 @@ from collector import compression
 from collector.compression import Codec
 from collector.events import prepare
 from collector.query import Filters
+from collector.store import Store
+from collector.writer import BatchWriter, Delivery
 
 
 def _bodies(n: int, start: int = 0) -> list[bytes]:
@@ -104,9 +106,10 @@ def test_the_store_compresses_once_trained_and_reads_the_same_bytes(service, mon
         )
         for i in range(200)
     ]
+    writer = BatchWriter(service.redis, service.settings)
     for i in range(0, 200, 50):  # batches, as a worker stores them
-        service.store.store(prepared[i : i + 50])
-    events_key = service.keys.events("acme")
+        assert not writer.write([Delivery(p.id, p) for p in prepared[i : i + 50]]).failed
+    events_key = service.key_names.events("acme")
     assert service.redis.hget(events_key, "e0000")[:1] == b"{"  # before the dictionary
     assert service.redis.hget(events_key, "e0199")[:1] == b"z"  # after it
     expected = {
@@ -144,12 +147,13 @@ def test_migration_compresses_a_store_written_before_compression(service, monkey
     prepared = [
         prepare(event(id=f"m{i:03d}", data={"i": i, "why": "migration"}), t0) for i in range(150)
     ]
-    service.store.store(prepared)
+    writer = BatchWriter(service.redis, service.settings)
+    assert not writer.write([Delivery(p.id, p) for p in prepared]).failed
     before = {p.id: service.store.get_raw("default", p.id) for p in prepared}
     monkeypatch.setattr(compression, "TRAIN_AFTER", 100)
-    store = type(service.store)(service.redis, service.keys)  # a new process, after upgrading
+    store = Store(service.redis, service.key_names)  # a new process, after upgrading
     assert store.compress_stored("default") == 150
     assert store.compress_stored("default") == 0  # idempotent
-    events_key = service.keys.events("default")
+    events_key = service.key_names.events("default")
     assert all(service.redis.hget(events_key, i)[:1] == b"z" for i in before)
     assert {i: store.get_raw("default", i) for i in before} == before

@@ -9,10 +9,12 @@ import pytest
 from helpers import event
 
 from collector import query as query_module
+from collector import scripts
 from collector.errors import BadRequest
 from collector.events import prepare
 from collector.query import Filters
 from collector.timefmt import format_utc
+from collector.writer import BatchWriter, Delivery
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -29,7 +31,8 @@ def _store(service, n: int, start: int = 0, **fields) -> None:
             **fields,
         )
         events.append(prepare(ev, T0))
-    service.store.store(events)
+    writer = BatchWriter(service.redis, service.settings)
+    assert not writer.write([Delivery(e.id, e) for e in events]).failed
 
 
 def _walk(service, filters: Filters, limit: int) -> list[str]:
@@ -101,22 +104,20 @@ def test_exact_page_end_has_no_next_cursor(service):
 
 # -- bounded work per call and per page ----------------------------------------------------
 class ScriptSpy:
-    """Wraps the query script: records the budget given and the members examined per call."""
+    """Records, per query-script call, the budget given and the members it examined."""
 
-    def __init__(self, script) -> None:
-        self.script = script
+    def __init__(self, monkeypatch) -> None:
         self.calls: list[tuple[int, int]] = []
+        self.recording = True
+        real = scripts.run
 
-    def __call__(self, keys, args):
-        result = self.script(keys=keys, args=args)
-        self.calls.append((int(args[4]), int(result[2])))
-        return result
+        def run(client, call):
+            result = real(client, call)
+            if call.script == "query" and self.recording:
+                self.calls.append((int(call.args[4]), int(result[2])))
+            return result
 
-
-def _spy(service) -> ScriptSpy:
-    spy = ScriptSpy(service.query._script)
-    service.query._script = spy
-    return spy
+        monkeypatch.setattr(scripts, "run", run)
 
 
 def _store_disjoint(service, n: int = 60) -> None:
@@ -131,14 +132,15 @@ def _store_disjoint(service, n: int = 60) -> None:
             occurred_at=format_utc(T0 + timedelta(seconds=i)),
         )
         events.append(prepare(ev, T0))
-    service.store.store(events)
+    writer = BatchWriter(service.redis, service.settings)
+    assert not writer.write([Delivery(e.id, e) for e in events]).failed
 
 
 def test_a_page_stops_at_its_budget_and_resumes_where_it_stopped(service, monkeypatch):
     monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 4)  # members examined that do not match
     _store(service, 60)
-    spy = _spy(service)
+    spy = ScriptSpy(monkeypatch)
     filters = Filters(service="svc0", target_id="t0")  # e0000, e0015, e0030, e0045
     pages = []
     cursor = None
@@ -161,9 +163,9 @@ def test_no_common_event_is_answered_in_bounded_empty_pages(service, monkeypatch
         filters = Filters(type="a", outcome="success", service="auth", actor_id="alice")
         assert len(_walk(service, filters, 7)) == 30  # the sets do meet: all of type a
         filters = Filters(type="b", outcome="success", order=order)
-        spy = _spy(service)
+        spy = ScriptSpy(monkeypatch)
         page = service.query.page(filters, 10)
-        service.query._script = spy.script
+        spy.recording = False
         assert page.items == []
         assert sum(examined for _, examined in spy.calls) <= 8
         assert _walk(service, filters, 10) == []
@@ -172,7 +174,7 @@ def test_no_common_event_is_answered_in_bounded_empty_pages(service, monkeypatch
 def test_a_filter_with_nothing_left_in_the_range_ends_the_walk_early(service, monkeypatch):
     monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
     _store_disjoint(service)
-    spy = _spy(service)
+    spy = ScriptSpy(monkeypatch)
     # oldest first: type b (the 30 newer events) is walked from its oldest member; after
     # the first call, outcome=success (the 30 older events) has nothing left in the range
     page = service.query.page(Filters(type="b", outcome="success", order="asc"), 10)
@@ -184,9 +186,9 @@ def test_a_page_makes_no_call_after_its_time_budget(service, monkeypatch):
     monkeypatch.setattr(query_module, "SCAN_BUDGET", 3)
     monkeypatch.setattr(query_module, "PAGE_TIME_BUDGET_S", 0.0)
     _store(service, 60)
-    spy = _spy(service)
+    spy = ScriptSpy(monkeypatch)
     page = service.query.page(Filters(service="svc0", target_id="t0"), 10)
     assert len(spy.calls) == 1 and page.next_cursor is not None
-    service.query._script = spy.script
+    spy.recording = False
     got = _walk(service, Filters(service="svc0", target_id="t0"), 10)
     assert got == ["e0045", "e0030", "e0015", "e0000"]
