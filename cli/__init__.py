@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "migrate",
-        help="compress the events a release before compression stored (online, idempotent)",
+        help="compress events an older release stored, drop its unused outcome=success set",
     )
 
     keys = sub.add_parser("keys", help="manage API keys")

@@ -161,7 +161,8 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
     store = _service(settings).store
     for tenant in store.tenants():
         done = store.compress_stored(tenant)
-        print(f"tenant {tenant}: {done} events compressed, {store.count(tenant)} stored")
+        dropped = "; unused outcome=success set dropped" if store.drop_unindexed(tenant) else ""
+        print(f"tenant {tenant}: {done} events compressed, {store.count(tenant)} stored{dropped}")
     return 0
 
 

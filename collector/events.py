@@ -44,7 +44,7 @@ class PreparedEvent(NamedTuple):
     id: str
     member: str  # index member: sortable time + id
     body: bytes  # stored JSON without its closing brace; the store appends ``,"seq":N}``
-    indexed: tuple[tuple[str, str], ...]  # (field, value) pairs to index
+    indexed: tuple[tuple[str, str], ...]  # (field, value) pairs to index (not UNINDEXED)
 
     @property
     def document(self) -> dict[str, Any]:
@@ -104,6 +104,8 @@ def prepare(
     doc, occurred = stored_document(loaded, received_at, default_id, extra)
     event_id: str = doc["id"]
     index = index_of(doc)
+    if doc["outcome"] == UNINDEXED[1]:
+        index = tuple(pair for pair in index if pair != UNINDEXED)
     data = doc.get("data")
     if type(data) is JsonObject:  # already serialized by the schema: do not dump it again
         doc["data"] = orjson.Fragment(data.json)
@@ -118,6 +120,10 @@ def prepare(
 
 # The fields GET /v1/events filters on through an index; index_of reads them from an event.
 INDEXED_FIELDS = ("service", "type", "actor_id", "target_id", "outcome")
+# Most events succeed: a set of them would cost as much as the time index (~150 bytes
+# and a sorted-set insert per event) to answer what "in neither the failure nor the
+# unknown set" answers as cheaply. Stores written before this kept one; it is unused.
+UNINDEXED = ("outcome", "success")
 
 
 def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:

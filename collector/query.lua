@@ -6,17 +6,19 @@
 -- for long whatever the filters; the caller resumes after `last_examined` (when
 -- `examined` is 0, there is nothing to resume: `done` is 1).
 -- ARGV: order ('asc'|'desc'), lo, hi (ZRANGEBYLEX bounds), want (matches), budget
--- (members to examine at most in this call).
+-- (members to examine at most in this call), nx: the last nx KEYS are sets a match must
+-- NOT be in (outcome=success is not indexed: it is "in neither failure nor unknown").
 -- Returns {done, last_examined, examined, member1, doc1, member2, doc2, ...}; done is 1
 -- when no match is left in the range.
 local order, lo, hi = ARGV[1], ARGV[2], ARGV[3]
 local want, budget = tonumber(ARGV[4]), tonumber(ARGV[5])
+local last_in = #KEYS - tonumber(ARGV[6] or '0')  -- KEYS[2..last_in]: sets to be in
 -- The set with the fewest members left in the range (ZLEXCOUNT: O(log n) per set), or
 -- nil when one set has none left: then no match is left either, and the walk stops early.
 -- Picked again before every chunk, so the walk follows whichever set is sparser where it is.
 local function smallest()
   local walk, walk_size = nil, nil
-  for i = 2, #KEYS do
+  for i = 2, last_in do
     local size = redis.call('ZLEXCOUNT', KEYS[i], lo, hi)
     if size == 0 then return nil end
     if walk_size == nil or size < walk_size then walk, walk_size = i, size end
@@ -40,7 +42,10 @@ while #found < want and examined < budget do
     last = member
     local ok = true
     for i = 2, #KEYS do
-      if i ~= walk and not redis.call('ZSCORE', KEYS[i], member) then ok = false; break end
+      if i ~= walk and (not redis.call('ZSCORE', KEYS[i], member)) == (i <= last_in) then
+        ok = false
+        break
+      end
     end
     if ok then found[#found + 1] = member end
     if #found >= want then break end

@@ -33,7 +33,7 @@ from marshmallow import fields as mf
 from collector import scripts
 from collector.compression import Codec
 from collector.errors import BadRequest
-from collector.events import INDEXED_FIELDS
+from collector.events import INDEXED_FIELDS, UNINDEXED
 from collector.keys import KeyNames
 from collector.schema import (
     EVENT_ID_RULE,
@@ -193,8 +193,17 @@ class Query:
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
         k, tenant = self.key_names, filters.tenant
-        sets = [k.field_index(tenant, f, v) for f, v in filters.index_fields()]
+        pairs = [pair for pair in filters.index_fields() if pair != UNINDEXED]
+        sets = [k.field_index(tenant, f, v) for f, v in pairs]
         return sets or [k.time_index(tenant)]
+
+    def excluded_keys(self, filters: Filters) -> list[str]:
+        """The sets an event must not be in to match: ``outcome=success`` has no set of its
+        own (``collector.events.UNINDEXED``), it is "neither failure nor unknown"."""
+        if (UNINDEXED[0], filters.outcome) != UNINDEXED:
+            return []
+        k, tenant = self.key_names, filters.tenant
+        return [k.field_index(tenant, "outcome", o) for o in OUTCOMES if o != UNINDEXED[1]]
 
     def page(self, filters: Filters, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> Page:
         """One page; ``next_cursor`` is None when no match is left."""
@@ -206,14 +215,16 @@ class Query:
                 lo = "(" + after
             else:
                 hi = "(" + after
-        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters)]
+        excluded = self.excluded_keys(filters)
+        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters), *excluded]
         members: list[str] = []
         docs: list[bytes] = []
         want = limit + 1  # one more than asked, to know whether a next page exists
         wasted, last, started = 0, "", time.monotonic()  # wasted: examined, not matching
         while True:
             call_items = min(want - len(members), CALL_ITEMS)
-            args = [filters.order, lo, hi, call_items, min(SCAN_BUDGET, PAGE_BUDGET - wasted)]
+            budget = min(SCAN_BUDGET, PAGE_BUDGET - wasted)
+            args = [filters.order, lo, hi, call_items, budget, len(excluded)]
             result = scripts.run(self.redis, ScriptCall("query", keys, args))
             done, rest = int(result[0]), result[3:]
             wasted += int(result[2]) - len(rest) // 2

@@ -16,7 +16,7 @@ import redis
 
 from collector import scripts
 from collector.compression import Codec
-from collector.events import PreparedEvent, index_of
+from collector.events import UNINDEXED, PreparedEvent, index_of
 from collector.keys import KeyNames
 from collector.scripts import ScriptCall
 from collector.timefmt import sort_key
@@ -114,6 +114,11 @@ class Store:
                 done += int(scripts.run(self.redis, ScriptCall("recompress", [key], args)))
             if cursor == 0:
                 return done
+
+    def drop_unindexed(self, tenant: str) -> bool:
+        """Delete the set of ``UNINDEXED`` (``outcome=success``) that stores written before
+        it was dropped still have; no read uses it. Returns whether there was one."""
+        return bool(self.redis.unlink(self.key_names.field_index(tenant, *UNINDEXED)))
 
     # -- retention --------------------------------------------------------------------
     def purge_before(self, tenant: str, cutoff: datetime, chunk: int = 500) -> int:

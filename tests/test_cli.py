@@ -245,9 +245,12 @@ def test_migrate_compresses_what_an_older_release_stored(redis_server, monkeypat
     assert not BatchWriter(client, Settings()).write([Delivery(e.id, e) for e in events]).failed
     before = {e.id: client.hget("audit:t:{acme}:events", e.id) for e in events}
     assert all(v[:1] == b"{" for v in before.values())
+    client.zadd("audit:t:{acme}:ix:outcome:success", {"old member": 0})  # as it kept one
     monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
     assert main(["migrate"]) == 0
-    assert "tenant acme: 40 events compressed, 40 stored" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "tenant acme: 40 events compressed, 40 stored; unused outcome=success set dropped" in out
+    assert not client.exists("audit:t:{acme}:ix:outcome:success")
     assert all(client.hget("audit:t:{acme}:events", i)[:1] == b"z" for i in before)
     store = Store(client, KeyNames())
     assert {i: store.get_raw("acme", i) for i in before} == before

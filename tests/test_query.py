@@ -175,11 +175,20 @@ def test_a_filter_with_nothing_left_in_the_range_ends_the_walk_early(service, mo
     monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
     _store_disjoint(service)
     spy = ScriptSpy(monkeypatch)
-    # oldest first: type b (the 30 newer events) is walked from its oldest member; after
-    # the first call, outcome=success (the 30 older events) has nothing left in the range
-    page = service.query.page(Filters(type="b", outcome="success", order="asc"), 10)
+    # newest first: type a (the 30 older events, all successes) is walked from its newest
+    # member; after the first call, outcome=failure (the 30 newer events) has nothing left
+    page = service.query.page(Filters(type="a", outcome="failure"), 10)
     assert page.items == [] and page.next_cursor is None
     assert len(spy.calls) == 2 and sum(examined for _, examined in spy.calls) == 5
+
+
+def test_success_has_no_set_and_is_answered_by_excluding_the_other_outcomes(service, monkeypatch):
+    _store(service, 60)  # odd i fail, even i succeed
+    sets = {k.decode() for k in service.redis.scan_iter(match="audit:t:*:ix:outcome:*")}
+    assert sets == {"audit:t:{default}:ix:outcome:failure"}
+    got = _walk(service, Filters(outcome="success", target_id="t0"), 4)
+    assert got == [f"e{i:04d}" for i in reversed(range(60)) if i % 2 == 0 and i % 5 == 0]
+    assert len(_walk(service, Filters(outcome="success"), 7)) == 30
 
 
 def test_a_page_makes_no_call_after_its_time_budget(service, monkeypatch):
