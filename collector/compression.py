@@ -65,20 +65,29 @@ class Codec:
     def encode(self, tenant: str, body: bytes) -> bytes:
         """What the store script receives for ``body`` (JSON without its closing brace):
         the body itself, or ``<dictionary id>:<frame>`` once the tenant has a dictionary."""
+        return self.encode_many(tenant, [body])[0]
+
+    def encode_many(self, tenant: str, bodies: Sequence[bytes]) -> list[bytes]:
+        """:meth:`encode` for a batch of the tenant's bodies, compressed in one call that
+        releases the GIL, so a worker validates its next batch meanwhile."""
+        known = self._compressor(tenant)
+        if known is None or not bodies:
+            return list(bodies)
+        prefix, compressor = known
+        with self._compress_lock:
+            frames = compressor.multi_compress_to_buffer(list(bodies), threads=1)
+        return [prefix + frames[i].tobytes() for i in range(len(frames))]
+
+    def _compressor(self, tenant: str) -> tuple[bytes, zstandard.ZstdCompressor] | None:
         known = self._compressors.get(tenant)
-        if known is None:
-            if tenant in self._looked_up:
-                return body
+        if known is None and tenant not in self._looked_up:
             # first sight of the tenant in this process: it may have a dictionary already
             self._looked_up.add(tenant)
             blob = self._dictionary(tenant)
-            if blob is None:
-                return body
-            self._use(tenant, blob)
-            known = self._compressors[tenant]
-        prefix, compressor = known
-        with self._compress_lock:
-            return prefix + compressor.compress(body)
+            if blob is not None:
+                self._use(tenant, blob)
+                known = self._compressors[tenant]
+        return known
 
     def stored(self, tenant: str, seqs: Sequence[int]) -> None:
         """After a store: once the tenant passes ``TRAIN_AFTER`` events, load its dictionary

@@ -37,23 +37,20 @@ class Store:
         Each call's reply is the list of seqs (0 for a duplicate) in the order the
         tenant's events were given.
         """
-        calls: dict[str, ScriptCall] = {}
+        by_tenant: dict[str, list[PreparedEvent]] = {}
         for event in events:
-            call = calls.get(event.tenant)
-            if call is None:
-                k = self.key_names
-                call = calls[event.tenant] = ScriptCall(
-                    "store",
-                    [
-                        k.events(event.tenant),
-                        k.seq(event.tenant),
-                        k.time_index(event.tenant),
-                        k.seq_index(event.tenant),
-                    ],
-                )
-            call.keys.extend(self.key_names.field_indexes(event.tenant, event.indexed))
-            body = self.codec.encode(event.tenant, event.body)
-            call.args.extend((event.id, event.member, body, len(event.indexed)))
+            by_tenant.setdefault(event.tenant, []).append(event)
+        calls: dict[str, ScriptCall] = {}
+        k = self.key_names
+        for tenant, group in by_tenant.items():
+            call = calls[tenant] = ScriptCall(
+                "store",
+                [k.events(tenant), k.seq(tenant), k.time_index(tenant), k.seq_index(tenant)],
+            )
+            bodies = self.codec.encode_many(tenant, [event.body for event in group])
+            for event, body in zip(group, bodies, strict=True):
+                call.keys.extend(k.field_indexes(tenant, event.indexed))
+                call.args.extend((event.id, event.member, body, len(event.indexed)))
         return calls
 
     def stored(self, tenant: str, seqs: list[int]) -> None:
