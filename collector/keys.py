@@ -9,7 +9,8 @@ Layout (prefix ``audit``):
   cluster slot, so the store script (which assigns the dense ``seq``) is one atomic
   step on one node:
   - ``:events``   hash, event id -> stored JSON, or ``z<seq>:<dict id>:<zstd frame>``
-    once the tenant has a dictionary (``collector.compression``)
+    once the tenant has a dictionary (``collector.compression``): read it through
+    ``Store.get_raw``/``get_raw_many``, or pass a value read directly to ``Store.decode``
   - ``:zdict``    the tenant's zstd dictionary, trained on its first events, never changed
   - ``:seq``      counter of events stored in the tenant
   - ``:ix:time``  sorted set of members ``<18-digit µs since 0001-01-01>|<id>``, all

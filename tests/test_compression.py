@@ -157,3 +157,17 @@ def test_migration_compresses_a_store_written_before_compression(service, monkey
     events_key = service.key_names.events("default")
     assert all(service.redis.hget(events_key, i)[:1] == b"z" for i in before)
     assert {i: store.get_raw("default", i) for i in before} == before
+
+
+def test_many_ids_and_raw_values_decode_to_the_same_bytes(service, monkeypatch):
+    monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    prepared = [prepare(event(id=f"g{i:03d}", data={"i": i}), t0) for i in range(60)]
+    writer = BatchWriter(service.redis, service.settings)
+    for i in range(0, 60, 20):
+        assert not writer.write([Delivery(p.id, p) for p in prepared[i : i + 20]]).failed
+    ids = [p.id for p in prepared] + ["missing"]
+    many = service.store.get_raw_many("default", ids)
+    assert many == [service.store.get_raw("default", i) for i in ids] and many[-1] is None
+    raw = service.redis.hget(service.key_names.events("default"), "g059")
+    assert raw[:1] == b"z" and service.store.decode("default", raw) == many[59]
