@@ -29,6 +29,7 @@ bench: $(BIN)/.installed
 bench-scale: $(BIN)/.installed
 	$(BIN)/python benchmarks/scale.py
 
+# Everything the commands above create: the venv, tool caches, build output, bytecode.
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
