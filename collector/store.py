@@ -45,7 +45,13 @@ class Store:
         for tenant, group in by_tenant.items():
             call = calls[tenant] = ScriptCall(
                 "store",
-                [k.events(tenant), k.seq(tenant), k.time_index(tenant), k.seq_index(tenant)],
+                [
+                    k.events(tenant),
+                    k.seq(tenant),
+                    k.time_index(tenant),
+                    k.seq_index(tenant),
+                    k.tail_signal(tenant),
+                ],
             )
             bodies = self.codec.encode_many(tenant, [event.body for event in group])
             for event, body in zip(group, bodies, strict=True):
