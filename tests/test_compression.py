@@ -171,3 +171,15 @@ def test_many_ids_and_raw_values_decode_to_the_same_bytes(service, monkeypatch):
     assert many == [service.store.get_raw("default", i) for i in ids] and many[-1] is None
     raw = service.redis.hget(service.key_names.events("default"), "g059")
     assert raw[:1] == b"z" and service.store.decode("default", raw) == many[59]
+
+
+def test_listing_by_seq_reads_compressed_bodies_as_the_same_bytes(service, monkeypatch):
+    monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    prepared = [prepare(event(id=f"q{i:03d}", data={"i": i}), t0) for i in range(60)]
+    writer = BatchWriter(service.redis, service.settings)
+    for i in range(0, 60, 20):
+        assert not writer.write([Delivery(p.id, p) for p in prepared[i : i + 20]]).failed
+    assert service.redis.hget(service.key_names.events("default"), "q059")[:1] == b"z"
+    page = service.query.page(Filters(after_seq=0, order="asc"), 100)
+    assert page.items == [service.store.get_raw("default", p.id) for p in prepared]
