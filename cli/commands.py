@@ -1,4 +1,4 @@
-"""The subcommands other than ``run``: worker, emit, events, status, keys, acl."""
+"""The subcommands other than ``run``: worker, emit, events, status, keys, acl, migrate."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "status": status,
         "keys": keys,
         "acl": acl_user,
+        "migrate": migrate,
     }[args.command]
     return handler(args, settings)
 
@@ -178,6 +179,15 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"workers seen: {len(seen)} ({sum(1 for _, _, alive in seen if alive)} alive)")
     for name, age, alive in seen:
         print(f"  {name}: last heartbeat {age:.1f}s ago{'' if alive else ' (gone)'}")
+    return 0
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    store = _service(settings).store
+    for tenant in store.tenants():
+        done = store.compress_stored(tenant)
+        dropped = "; unused outcome=success set dropped" if store.drop_unindexed(tenant) else ""
+        print(f"tenant {tenant}: {done} events compressed, {store.count(tenant)} stored{dropped}")
     return 0
 
 

@@ -20,7 +20,16 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-NAMES = ("store", "purge", "query", "deadletter", "guarded_read", "http_add")
+NAMES = (
+    "store",
+    "purge",
+    "query",
+    "deadletter",
+    "xadd",
+    "recompress",
+    "guarded_read",
+    "http_add",
+)
 
 T = TypeVar("T")
 

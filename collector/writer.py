@@ -137,7 +137,8 @@ class BatchWriter:
             assert isinstance(event, PreparedEvent)
             if raw is None:
                 continue  # purged meanwhile: nothing to conflict with
-            differ = differing_fields(orjson.loads(raw), event)
+            stored = self.store.decode(event.tenant, raw)  # plain or compressed
+            differ = differing_fields(orjson.loads(stored), event)
             if not differ:
                 continue
             log.warning(
@@ -197,6 +198,8 @@ class BatchWriter:
         for tenant, reply in zip(calls, replies, strict=False):
             failure = reply if isinstance(reply, Exception) else tenants_added
             seqs[tenant] = failure if isinstance(failure, Exception) else iter(reply)
+            if not isinstance(reply, Exception):
+                self.store.stored(tenant, reply)  # compression starts once a tenant can
         for source, event in events:
             tenant_seqs = seqs[event.tenant]
             if isinstance(tenant_seqs, Exception):
