@@ -11,9 +11,9 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors, events, health, responses, seed
+from api import errors, events, health, legacy, responses
 from collector.connection import connect
-from collector.ingest import max_body_bytes
+from collector.http_input import max_body_bytes
 from collector.schema import IPAddress
 from collector.service import AuditService
 from collector.settings import Settings
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     app.after_request(responses.bare_options)
     api.ma_plugin.converter.add_attribute_function(_ip_address)
     api.register_blueprint(events.blp)
-    api.register_blueprint(seed.blp)
+    api.register_blueprint(legacy.blp)
     api.register_blueprint(health.blp)
     _document_docs(app, api)
     return app

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-from types import FrameType
 from typing import Any
 
 import orjson
@@ -14,11 +12,11 @@ import orjson
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
 from collector.connection import connect, redacted
-from collector.errors import BadRequest, ConfigError
-from collector.query import parse_list_args
+from collector.errors import BadRequest, UsageError
+from collector.query import LIST_QUERY_SCHEMA, parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
-from worker import StreamWorker
+from worker import StreamWorker, stop_on_signals
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -43,16 +41,7 @@ def _service(settings: Settings) -> AuditService:
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     consumer = StreamWorker(connect(settings.redis_url), settings, name=args.name)
-    signals = {"count": 0}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        signals["count"] += 1
-        if signals["count"] > 1:
-            os._exit(1)  # second signal: cold stop
-        consumer.stop()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_on_signals(consumer.stop)
     consumer.run()
     return 0
 
@@ -74,7 +63,7 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
         try:
             event["data"] = orjson.loads(args.data)
         except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"--data is not JSON: {str(exc).splitlines()[0]}") from None
+            raise UsageError(f"--data is not JSON: {str(exc).splitlines()[0]}") from None
     if args.url:
         producer = Producer(url=args.url, api_key=args.api_key or os.environ.get("AUDIT_API_KEY"))
         print(producer.post(event)["id"])
@@ -106,25 +95,7 @@ TABLE = (
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:
-    raw = {
-        k: v
-        for k, v in vars(args).items()
-        if k
-        in (
-            "tenant",
-            "service",
-            "type",
-            "actor_id",
-            "target_id",
-            "outcome",
-            "since",
-            "until",
-            "limit",
-            "order",
-            "cursor",
-        )
-        and v is not None
-    }
+    raw = {k: v for k, v in vars(args).items() if k in LIST_QUERY_SCHEMA.fields and v is not None}
     try:
         filters, limit, cursor = parse_list_args(raw)
     except BadRequest as exc:
@@ -132,7 +103,7 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
         detail = "; ".join(
             f"--{k.replace('_', '-')}: {' '.join(map(str, v))}" for k, v in errors.items()
         ) or str(exc)
-        raise ConfigError(detail) from None
+        raise UsageError(detail) from None
     page = _service(settings).query.page(filters, limit, cursor)
     items = [orjson.loads(raw) for raw in page.items]
     out = sys.stdout
@@ -176,7 +147,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             f"stream {stream}: {length} entries; group audit-workers: lag {info.get('lag')}, "
             f"pending {info.get('pending')}, consumers {info.get('consumers')}"
         )
-    print(f"dead letters ({svc.keys.dead}): {svc.streams.dead_count()}")
+    print(f"dead letters ({svc.key_names.dead}): {svc.streams.dead_count()}")
     print(f"backlog (lag + pending): {svc.streams.backlog()}")
     seen = svc.maintenance.workers()
     print(f"workers seen: {len(seen)} ({sum(1 for _, _, alive in seen if alive)} alive)")
