@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector import merkle
-from collector.leaves import MAX_SAFE_INTEGER, _orjson_is_jcs, canonical, leaf_hash_of, leaf_of
+from collector.leaves import MAX_SAFE_INTEGER, _prepare, canonical, leaf_hash_of, leaf_of
 
 
 def test_every_code_point_is_escaped_as_jcs_does():
@@ -21,15 +21,16 @@ def test_every_code_point_is_escaped_as_jcs_does():
 
 def test_keys_that_sort_differently_in_utf16_take_the_rfc8785_path():
     value = {"\ue000": 1, "\U0001f600": 2, "a": 3}
-    assert not _orjson_is_jcs(value)
+    assert not _prepare(value)
     assert canonical(value) == rfc8785.dumps(value)
     assert canonical(value).index(b"\xf0\x9f\x98\x80") < canonical(value).index(b"\xee\x80\x80")
 
 
-def test_floats_and_unsafe_integers_take_the_rfc8785_path():
-    assert canonical({"a": 1.0, "b": 1e21, "c": [1e-7]}) == b'{"a":1,"b":1e+21,"c":[1e-7]}'
-    assert _orjson_is_jcs({"n": MAX_SAFE_INTEGER, "m": -MAX_SAFE_INTEGER, "t": True})
-    assert not _orjson_is_jcs({"n": [MAX_SAFE_INTEGER + 1]})
+def test_floats_are_written_by_rfc8785_and_unsafe_integers_refused_by_it():
+    value = {"a": 1.0, "b": 1e21, "c": [1e-7, {"d": -0.0}]}
+    assert canonical(value) == b'{"a":1,"b":1e+21,"c":[1e-7,{"d":0}]}' == rfc8785.dumps(value)
+    assert _prepare({"n": MAX_SAFE_INTEGER, "m": -MAX_SAFE_INTEGER, "t": True, "l": [None]})
+    assert not _prepare({"n": [MAX_SAFE_INTEGER + 1]})
 
 
 json_values = st.recursive(
