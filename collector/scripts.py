@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import redis
 from redis.client import Pipeline
 
-NAMES = ("store", "purge", "query", "deadletter")
+NAMES = ("store", "purge", "query", "deadletter", "integrate", "checkpoint")
 
 T = TypeVar("T")
 

@@ -101,10 +101,10 @@ class TiledTree:
         """The RFC 9162 consistency proof from size ``old`` to size ``new``."""
         return merkle.answer(merkle.consistency_plan(old, new), self.nodes)
 
-    def leaf_hashes(self, start: int, count: int) -> list[bytes]:
-        """Stored leaf hashes ``start .. start + count - 1`` (fewer past the end)."""
+    def leaf_row(self, start: int, count: int) -> bytes:
+        """Stored leaf hashes ``start .. start + count - 1``, concatenated (fewer past the end)."""
         (raw,) = self.store.read([Span(0, start, count)])
-        return _split_hashes(raw)
+        return raw
 
     # -- appends --------------------------------------------------------------------------
     def append(self, leaves: Sequence[bytes], old_size: int | None = None) -> bool:

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import redis
 
 from collector import scripts
+from collector.integrity import Integrity
 from collector.maintenance import Maintenance
 from collector.queue_input import from_entry
 from collector.settings import Settings
@@ -62,6 +63,9 @@ class StreamWorker:
         self.streams = IngestStreams(redis_client, keys)
         self.batch_writer = BatchWriter(redis_client, settings)
         self.maintenance = Maintenance(redis_client, keys, settings)
+        self.integrity = Integrity(redis_client, settings)
+        if self.integrity.enabled:  # wake up often enough to sign within the interval
+            self.block_ms = max(1, min(block_ms, int(self.integrity.tick_s * 1000)))
         self.stats = {"stored": 0, "duplicates": 0, "dead": 0, "batches": 0}
         self._stopping = threading.Event()
         self._ready = False
@@ -132,6 +136,7 @@ class StreamWorker:
             self.flush()  # nothing new: settle the batch in flight, then look for idle ones
             if not self.claim_idle(claim_idle_ms):
                 self.close()
+                self.integrity.run_due(force=True)
                 return dict(self.stats)
 
     def step(self, overlap: bool = False) -> None:
@@ -146,7 +151,10 @@ class StreamWorker:
             self.maintenance.run_due()
         self._rotation += 1
         entries = self.streams.read(self.name, self.batch_size, self.block_ms, self._rotation)
-        self.handle(entries, overlap)
+        if entries:
+            self.handle(entries, overlap)  # the tree is tended after the batch is stored
+        else:
+            self.integrity.run_due()
 
     def _setup(self) -> None:
         """Create the group if missing, then finish this consumer's own pending entries."""
@@ -226,3 +234,6 @@ class StreamWorker:
         self.stats["duplicates"] += len(result.duplicates)
         self.stats["dead"] += len(result.dead_lettered)
         self.stats["batches"] += 1
+        # Here, on the writer thread, its Redis round trips overlap the next batch's
+        # validation on the consuming thread.
+        self.integrity.run_due()
