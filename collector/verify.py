@@ -114,9 +114,9 @@ def _claimed_size(note: str) -> int | None:
 
 
 def check_checkpoints(
-    notes: Iterable[str], verifier: Verifier, origin: str, latest: str | None = None
+    notes: Iterable[str], verifier: Verifier, origin: str | None, latest: str | None = None
 ) -> SignedCheckpoints:
-    """Check each note's signature and origin, and that the valid ones agree.
+    """Check each note's signature and origin (any, if None), and that the valid ones agree.
 
     ``latest`` is the note the store calls its newest: one smaller than another valid
     checkpoint means the log was rolled back.
@@ -194,15 +194,16 @@ class TreeCheck:
         self.result.purged += 1
         self._append(self.hints.get(seq))
 
-    def leaf(self, seq: int, stored: bytes) -> None:
-        """The event stored at ``seq`` (its JSON as stored)."""
-        leaf = leaf_hash_of(stored)
-        self.result.events += 1
+    def leaf(self, seq: int, stored: bytes, leaf: bytes | None = None) -> None:
+        """The event stored at ``seq`` (its JSON as stored, and its leaf hash if known)."""
+        if leaf is None:
+            leaf = leaf_hash_of(stored)
         if self.hints is not None and seq <= self.hints.size:
             expected = self.hints.get(seq)
             if expected != leaf:
                 self._mismatch(seq, stored, leaf)
                 return
+        self.result.events += 1
         self._append(leaf)
 
     def _mismatch(self, seq: int, stored: bytes, leaf: bytes) -> None:
@@ -260,7 +261,8 @@ def _with_seq(stored: bytes, seq: int) -> bytes | None:
     return orjson.dumps(doc)
 
 
-def _seq_of(line: bytes) -> int | None:
+def claimed_seq(line: bytes) -> int | None:
+    """The ``seq`` a stored event's JSON claims, if it is a positive integer."""
     try:
         seq = orjson.loads(line).get("seq")
     except (orjson.JSONDecodeError, AttributeError):
@@ -273,10 +275,11 @@ def verify_export(
     lines: Iterable[bytes],
     notes: Sequence[str],
     verifier: Verifier,
-    origin: str,
+    origin: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Report:
-    """Verify an NDJSON export of one tenant (from seq 1, in seq order) against checkpoints."""
+    """Verify an NDJSON export of one tenant (from seq 1, in seq order) against checkpoints
+    (of ``origin``, or of whatever origin they name)."""
     check = TreeCheck(tenant, check_checkpoints(notes, verifier, origin))
     expected = 1
     gap: int | None = None  # the first seq skipped, while looking for it further on
@@ -284,7 +287,7 @@ def verify_export(
         line = raw.strip()
         if not line:
             continue
-        seq = _seq_of(line)
+        seq = claimed_seq(line)
         if gap is not None:
             if seq == gap:
                 check.report("reordered", gap, f"seq {gap} appears after later events")
