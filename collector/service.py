@@ -16,6 +16,7 @@ import redis
 from collector.apikeys import ApiKeys
 from collector.errors import Unavailable, redis_unavailable
 from collector.maintenance import Maintenance
+from collector.proofs import Proofs
 from collector.query import Query
 from collector.settings import Settings
 from collector.store import Store
@@ -37,6 +38,7 @@ class AuditService:
         self.streams = IngestStreams(redis_client, self.key_names)
         self.api_keys = ApiKeys(redis_client, self.key_names)
         self.maintenance = Maintenance(redis_client, self.key_names, settings)
+        self.proofs = Proofs(redis_client, settings)
         self._backlog = (0.0, 0)
         self._groups_ready = False
 
