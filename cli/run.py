@@ -7,6 +7,8 @@ server finishes its requests); a second one exits at once.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 
 from werkzeug.serving import make_server
@@ -15,6 +17,7 @@ from api import create_app
 from collector.connection import connect, embedded, redacted
 from collector.errors import ConfigError
 from collector.settings import Settings
+from collector.signing import create_key_file, load_signer
 from worker import StreamWorker, default_name, stop_on_signals
 
 log = logging.getLogger("audit-trail")
@@ -34,6 +37,12 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         store_text = "the embedded in-memory store (nothing is kept; set REDIS_URL for Redis)"
         settings = settings.with_(auth=False)
         host = host or "127.0.0.1"
+        if not settings.signing_key_file:
+            # Show integrity working out of the box; the key lives as long as the store.
+            key_dir = tempfile.TemporaryDirectory(prefix="audit-trail-key-")
+            key_file = os.path.join(key_dir.name, "signing.key")
+            create_key_file("audit-trail-embedded", key_file)
+            settings = settings.with_(signing_key_file=key_file)
     host = host or "0.0.0.0"
     port = settings.port if port is None else port
 
@@ -54,6 +63,11 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         workers,
         store_text,
     )
+    if settings.signing_key_file:
+        verifier = load_signer(settings.signing_key_file).verifier()
+        log.info("integrity on; checkpoints verify with the verifier key %s", verifier)
+    else:
+        log.info("integrity off (no AUDIT_SIGNING_KEY_FILE)")
     log.info(
         "API keys are %s",
         "required (AUDIT_AUTH on)" if settings.auth_required else "not required (AUDIT_AUTH off)",
