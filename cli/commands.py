@@ -11,7 +11,8 @@ import orjson
 
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
-from collector.connection import connect, redacted
+from collector.connection import connect, is_cluster, redacted
+from collector.durability import check_at_start
 from collector.errors import BadRequest, UsageError
 from collector.query import LIST_QUERY_SCHEMA, parse_list_args
 from collector.service import AuditService
@@ -45,7 +46,9 @@ def _service(settings: Settings) -> AuditService:
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
-    consumer = StreamWorker(connect(settings.redis_url), settings, name=args.name)
+    client = connect(settings.redis_url)
+    check_at_start(client, settings)
+    consumer = StreamWorker(client, settings, name=args.name)
     stop_on_signals(consumer.stop)
     consumer.run()
     return 0
@@ -72,6 +75,10 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
     if args.url:
         producer = Producer(url=args.url, api_key=args.api_key or os.environ.get("AUDIT_API_KEY"))
         print(producer.post(event)["id"])
+    elif args.rq:
+        # the queue's Redis: AUDIT_RQ_REDIS_URL (the producer connects), else REDIS_URL
+        client = None if settings.rq_redis_url else connect(settings.redis_url)
+        print(Producer(redis=client, settings=settings).enqueue(event))
     else:
         producer = Producer(redis=connect(settings.redis_url), settings=settings)
         print(producer.xadd(event)[0])
@@ -138,7 +145,10 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     svc = _service(settings)
-    print(f"redis: {redacted(settings.redis_url)}")
+    kind = "Redis Cluster" if is_cluster(svc.redis) else "Redis"
+    print(f"redis: {redacted(settings.redis_url)} ({kind})")
+    print(f"durability: Redis keeps {svc.durability().detail}")
+    print(f"acknowledgement (AUDIT_DURABILITY): {ACKS[settings.durability]}")
     for stream in svc.streams.streams:
         length = svc.redis.xlen(stream)
         try:
@@ -163,6 +173,12 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"integrity: on, checkpoints signed by {svc.proofs.verifier}")
     return 0
+
+
+ACKS = {
+    "ack": "ack, 202 once Redis has the event",
+    "replica": "replica, 202 once a replica has the event too (WAIT)",
+}
 
 
 def keys(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,8 +6,10 @@ server finishes its requests); a second one exits at once.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import tempfile
 import threading
 
@@ -15,6 +17,7 @@ from werkzeug.serving import make_server
 
 from api import create_app
 from collector.connection import connect, embedded, redacted
+from collector.durability import check_at_start
 from collector.errors import ConfigError
 from collector.settings import Settings
 from collector.signing import create_key_file, load_signer
@@ -39,13 +42,15 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         host = host or "127.0.0.1"
         if not settings.signing_key_file:
             # Show integrity working out of the box; the key lives as long as the store.
-            key_dir = tempfile.TemporaryDirectory(prefix="audit-trail-key-")
-            key_file = os.path.join(key_dir.name, "signing.key")
+            key_dir = tempfile.mkdtemp(prefix="audit-trail-key-")
+            atexit.register(shutil.rmtree, key_dir, ignore_errors=True)
+            key_file = os.path.join(key_dir, "signing.key")
             create_key_file("audit-trail-embedded", key_file)
             settings = settings.with_(signing_key_file=key_file)
     host = host or "0.0.0.0"
     port = settings.port if port is None else port
 
+    check_at_start(client, settings)
     app = create_app(settings, client)
     server = make_server(host, port, app, threaded=True)
     base = default_name()

@@ -15,6 +15,8 @@ Layout (prefix ``audit``):
   - ``:ix:<field>:<value>``  the same members, one set per filter value
   - ``:ix:seq``   sorted set, event id scored by its ``seq``: persistence order, for
     ``after_seq`` listings, the live tail and the integrity tree's leaves
+  - ``:tail``     stream capped at one entry: the store script adds one per call that
+    stored anything, and live tails block on it (``XREAD BLOCK``) instead of polling
   - ``:tree:size``   the number of leaves integrated into the tenant's Merkle tree
     (``collector.integrity``); leaf ``n - 1`` is the event with ``seq = n``
   - ``:tree:<level>:<chunk>``  stored rows of the tree (``collector.tiles``): level 0, 8,
@@ -31,6 +33,11 @@ Layout (prefix ``audit``):
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
 - ``audit:apikey:<sha256 of the secret>``: the key's name, for lookup by secret
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
+
+On Redis Cluster every key above lands on the slot of its hash tag (or of its whole name):
+a tenant's store on one master, each ingest partition ``{k}`` on its own slot, the dead
+letters and their markers together. Nothing written spans slots in one atomic step;
+``tests/test_slots.py`` checks it, and the test suite runs on a real cluster.
 """
 
 from __future__ import annotations
@@ -81,6 +88,9 @@ class KeyNames:
 
     def seq_index(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:seq"
+
+    def tail_signal(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:tail"
 
     def tree_size(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:tree:size"

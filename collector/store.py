@@ -47,6 +47,7 @@ class Store:
                         k.seq(event.tenant),
                         k.time_index(event.tenant),
                         k.seq_index(event.tenant),
+                        k.tail_signal(event.tenant),
                     ],
                 )
             call.keys.extend(self.key_names.field_indexes(event.tenant, event.indexed))
