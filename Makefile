@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-scale clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/worker_throughput.py
+
+# A million events into a private redis-server: memory, Redis CPU and read latency at scale.
+bench-scale: $(BIN)/.installed
+	$(BIN)/python benchmarks/scale.py
 
 # Everything the commands above create: the venv, tool caches, build output, bytecode.
 clean:

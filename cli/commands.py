@@ -1,4 +1,4 @@
-"""The subcommands other than ``run``: worker, emit, events, status, keys."""
+"""The subcommands other than ``run``: worker, emit, events, status, keys, migrate."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "events": events,
         "status": status,
         "keys": keys,
+        "migrate": migrate,
     }[args.command]
     return handler(args, settings)
 
@@ -172,6 +173,15 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         print("integrity: off (no AUDIT_SIGNING_KEY_FILE)")
     else:
         print(f"integrity: on, checkpoints signed by {svc.proofs.verifier}")
+    return 0
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    store = _service(settings).store
+    for tenant in store.tenants():
+        done = store.compress_stored(tenant)
+        dropped = "; unused outcome=success set dropped" if store.drop_unindexed(tenant) else ""
+        print(f"tenant {tenant}: {done} events compressed, {store.count(tenant)} stored{dropped}")
     return 0
 
 

@@ -29,6 +29,7 @@ from collector.scripts import ScriptCall
 from collector.settings import Settings
 from collector.signednote import Signer, parse
 from collector.signing import configured_signer
+from collector.store import Store
 from collector.treestore import tenant_tree
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,19 @@ log = logging.getLogger(__name__)
 INTEGRATE_BATCH = 2000
 LOCK_TIMEOUT_S = 30
 TEND_BUDGET_S = 0.5  # integrate at most this long per tenant and tick, then sign
+
+
+def read_bodies(store: Store, tenant: str, ids: list[bytes]) -> list[bytes | None]:
+    """The stored JSON of events by id, decompressed; a value that does not decompress
+    (only a tampered one) is returned as stored, so it hashes as what it is."""
+    values = cast(list[bytes | None], store.redis.hmget(store.key_names.events(tenant), ids))
+    out: list[bytes | None] = []
+    for value in values:
+        try:
+            out.append(None if value is None else store.codec.decode(tenant, value))
+        except Exception:  # a corrupt frame or dictionary id: zstandard and int() errors
+            out.append(value)
+    return out
 
 
 def note_size(note: bytes | str | None) -> int:
@@ -58,6 +72,7 @@ class Integrity:
         self.redis = redis_client
         self.settings = settings
         self.key_names = settings.key_names
+        self.store = Store(redis_client, self.key_names)  # reads bodies as stored (decoded)
         self.signer = signer or configured_signer(settings)
         self._next_tick = 0.0
         # What was last logged per tenant, so a stuck tenant is logged once, not every tick.
@@ -143,11 +158,7 @@ class Integrity:
             if int(score) != size + len(ids) + 1:
                 break
             ids.append(event_id)
-        bodies = (
-            cast(list[bytes | None], self.redis.hmget(self.key_names.events(tenant), ids))
-            if ids
-            else []
-        )
+        bodies = read_bodies(self.store, tenant, ids) if ids else []
         leaves = []
         for body in bodies:
             if body is None:

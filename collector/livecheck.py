@@ -20,10 +20,12 @@ import redis
 
 from collector import checkpointdir
 from collector.checkpoint import origin_of
+from collector.integrity import read_bodies
 from collector.leaves import leaf_hash_of
 from collector.merkle import HASH_SIZE
 from collector.settings import Settings
 from collector.signednote import Verifier
+from collector.store import Store
 from collector.tiles import TiledTree
 from collector.treestore import tenant_tree
 from collector.verify import Problem, Report, TreeCheck, check_checkpoints, claimed_seq
@@ -74,6 +76,7 @@ class LiveLog:
         self.keys = settings.key_names
         self.tenant = tenant
         self.tree = tenant_tree(redis_client, self.keys, tenant)
+        self.store = Store(redis_client, self.keys)  # reads bodies as stored (decoded)
 
     def notes(self) -> tuple[list[str], str | None]:
         """Every checkpoint in Redis, and the one Redis calls the latest."""
@@ -114,7 +117,7 @@ class LiveLog:
         if not pairs:
             return at
         ids = [i for i, _ in pairs]
-        bodies = cast(list[bytes | None], self.redis.hmget(self.keys.events(self.tenant), ids))
+        bodies = read_bodies(self.store, self.tenant, ids)
         for (_, score), body in zip(pairs, bodies, strict=True):
             if body is not None:
                 at[int(score)].append(body)
@@ -147,8 +150,10 @@ class LiveLog:
         """Events in the events hash that the seq index does not list: (claimed seq, JSON)."""
         out: list[tuple[int | None, bytes]] = []
         index = self.keys.seq_index(self.tenant)
-        for event_id, body in self.redis.hscan_iter(self.keys.events(self.tenant), count=1000):
+        for event_id, _ in self.redis.hscan_iter(self.keys.events(self.tenant), count=1000):
             if self.redis.zscore(index, event_id) is None:
+                (body,) = read_bodies(self.store, self.tenant, [event_id])
+                assert body is not None
                 out.append((claimed_seq(body), body))
                 if len(out) >= limit:
                     break

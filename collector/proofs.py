@@ -16,6 +16,7 @@ from collector.leaves import leaf_hash_of
 from collector.settings import Settings
 from collector.signednote import Verifier, parse
 from collector.signing import configured_signer
+from collector.store import Store
 from collector.treestore import tenant_tree
 
 
@@ -63,7 +64,7 @@ class Proofs:
     def inclusion(self, tenant: str, event_id: str, tree_size: int | None = None) -> dict[str, Any]:
         """The proof bundle of one event against the latest checkpoint (or the one of
         ``tree_size``); 404 no such event, 409 stored but not yet covered."""
-        stored = cast(bytes | None, self.redis.hget(self.key_names.events(tenant), event_id))
+        stored = Store(self.redis, self.key_names).get_raw(tenant, event_id)
         if stored is None:
             raise NotFound(f"No event {event_id!r} in tenant {tenant!r}.")
         seq = self.redis.zscore(self.key_names.seq_index(tenant), event_id)

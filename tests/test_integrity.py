@@ -8,10 +8,12 @@ import os
 import pytest
 from integrity_helpers import integrity_settings, post, root_of, stored_in_seq_order
 
+from api import create_app
 from collector import scripts
 from collector.checkpoint import open_checkpoint
 from collector.checkpointdir import read_checkpoints
 from collector.integrity import Integrity, note_size
+from collector.livecheck import verify_tenant
 from collector.scripts import ScriptCall
 from collector.signing import load_signer
 from collector.treestore import tenant_tree
@@ -154,3 +156,24 @@ def test_tampered_checkpoints_are_left_for_verify_not_healed(redis_client, isett
     integrity.run_due(force=True)
     assert redis_client.get(keys.checkpoint("acme")) == forged
     assert "does not verify" in caplog.text
+
+
+def test_compressed_bodies_are_hashed_as_they_read_back(redis_client, isettings):
+    # Past 20 events here (conftest), the tenant's bodies are stored zstd-compressed.
+    post(redis_client, isettings, 25)
+    drain(redis_client, isettings)  # the tenant's dictionary is trained after this batch
+    post(redis_client, isettings, 20, start=26)
+    drain(redis_client, isettings)
+    client = create_app(isettings, redis_client).test_client()
+    events = [client.get(f"/v1/events/e{i}?tenant=acme").get_data() for i in range(1, 46)]
+    raw = redis_client.hget(isettings.key_names.events("acme"), "e45")
+    assert raw[:1] == b"z"  # stored compressed, read back as JSON
+    note = latest(redis_client, isettings).decode()
+    cp = open_checkpoint(note, load_signer(isettings.signing_key_file).verifier())
+    assert (cp.size, cp.root) == (45, root_of(events))
+    verifier = load_signer(isettings.signing_key_file).verifier()
+    assert verify_tenant(redis_client, isettings, "acme", verifier).ok
+    keys = isettings.key_names
+    redis_client.hset(keys.events("acme"), "e40", raw[:-3] + b"xyz")  # a corrupt frame
+    problem = verify_tenant(redis_client, isettings, "acme", verifier).problem
+    assert problem is not None and (problem.kind, problem.first_broken_at) == ("modified", 40)
