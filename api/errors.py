@@ -17,7 +17,13 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
-from collector.errors import AuditError, Unauthorized, Unavailable, redis_unavailable
+from collector.errors import (
+    AuditError,
+    NotYetCovered,
+    Unauthorized,
+    Unavailable,
+    redis_unavailable,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -41,7 +47,7 @@ def problem(
 
 def from_audit_error(exc: AuditError) -> Response:
     headers = {}
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | NotYetCovered):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="audit-trail"'
