@@ -11,7 +11,7 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors, events, health, legacy, me, responses, status, tail, ui
+from api import errors, events, health, integrity, legacy, me, responses, status, tail, ui
 from collector.connection import connect
 from collector.schema import IPAddress
 from collector.service import AuditService
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     app.after_request(responses.bare_options)
     api.ma_plugin.converter.add_attribute_function(_ip_address)
     api.register_blueprint(events.blp)
+    api.register_blueprint(integrity.blp)
     api.register_blueprint(legacy.blp)
     api.register_blueprint(health.blp)
     for blueprint in (tail.blp, me.blp, status.blp, ui.blp):  # the viewer and its reads

@@ -18,7 +18,13 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
-from collector.errors import AuditError, Unauthorized, Unavailable, redis_unavailable
+from collector.errors import (
+    AuditError,
+    NotYetCovered,
+    Unauthorized,
+    Unavailable,
+    redis_unavailable,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -42,7 +48,7 @@ def problem(
 
 def from_audit_error(exc: AuditError) -> Response:
     headers = {}
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | NotYetCovered):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="audit-trail"'

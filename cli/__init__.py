@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
         user.add_argument("name", help="the Redis user name")
         user.add_argument("--password", help="its password (default: a new random one)")
         user.add_argument("--apply", action="store_true", help="run it on REDIS_URL")
+    from cli import integrity
+
+    integrity.add_parsers(sub)
     return parser
 
 

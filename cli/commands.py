@@ -27,7 +27,12 @@ def dispatch(args: argparse.Namespace) -> int:
         from cli.run import serve
 
         return serve(settings, args.host, args.port, args.workers)
+    from cli import integrity
+
     handler = {
+        "signing-key": integrity.signing_key,
+        "verify": integrity.verify,
+        "proof": integrity.proof,
         "worker": worker,
         "emit": emit,
         "events": events,
@@ -179,6 +184,10 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"workers seen: {len(seen)} ({sum(1 for _, _, alive in seen if alive)} alive)")
     for name, age, alive in seen:
         print(f"  {name}: last heartbeat {age:.1f}s ago{'' if alive else ' (gone)'}")
+    if svc.proofs.verifier is None:
+        print("integrity: off (no AUDIT_SIGNING_KEY_FILE)")
+    else:
+        print(f"integrity: on, checkpoints signed by {svc.proofs.verifier}")
     return 0
 
 

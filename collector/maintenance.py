@@ -87,7 +87,10 @@ class Maintenance:
             return 0
         cutoff = now_utc() - timedelta(days=days)
         store = self.store
-        removed = sum(store.purge_before(tenant, cutoff) for tenant in store.tenants())
+        integrity = bool(self.settings.signing_key_file)
+        removed = sum(
+            store.purge_before(tenant, cutoff, integrity=integrity) for tenant in store.tenants()
+        )
         if removed:
             log.info("retention: purged %d events older than %s", removed, cutoff.isoformat())
         return removed

@@ -29,6 +29,8 @@ NAMES = (
     "recompress",
     "guarded_read",
     "http_add",
+    "integrate",
+    "checkpoint",
 )
 
 T = TypeVar("T")

@@ -139,8 +139,11 @@ class Store:
         return bool(self.redis.unlink(self.key_names.field_index(tenant, *UNINDEXED)))
 
     # -- retention --------------------------------------------------------------------
-    def purge_before(self, tenant: str, cutoff: datetime, chunk: int = 500) -> int:
-        """Remove the tenant's events whose ``occurred_at`` is before ``cutoff``."""
+    def purge_before(
+        self, tenant: str, cutoff: datetime, chunk: int = 500, integrity: bool = False
+    ) -> int:
+        """Remove the tenant's events whose ``occurred_at`` is before ``cutoff`` (with
+        ``integrity``, only those already in the tenant's Merkle tree)."""
         removed = 0
         upper = "(" + sort_key(cutoff)
         while True:
@@ -155,13 +158,28 @@ class Store:
             docs: list[bytes | None] = self.redis.hmget(  # type: ignore[assignment]
                 self.key_names.events(tenant), [m.decode().split("|", 1)[1] for m in members]
             )
-            call = self.purge_call(tenant, members, docs)
-            removed += int(scripts.run(self.redis, call))
+            call = self.purge_call(tenant, members, docs, integrity)
+            gone, kept = scripts.run(self.redis, call)
+            removed += int(gone)
+            if int(kept) == len(members):  # all waiting for the tree: next run
+                return removed
 
-    def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
+    def purge_call(
+        self, tenant: str, members: list[bytes], docs: list[bytes | None], integrity: bool = False
+    ) -> ScriptCall:
         """The purge-script call removing these index members and their events."""
         k = self.key_names
-        call = ScriptCall("purge", [k.events(tenant), k.time_index(tenant), k.seq_index(tenant)])
+        call = ScriptCall(
+            "purge",
+            [
+                k.events(tenant),
+                k.time_index(tenant),
+                k.seq_index(tenant),
+                k.tree_size(tenant),
+                k.purged(tenant),
+            ],
+            ["1" if integrity else "0"],
+        )
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(self.codec.decode(tenant, raw))) if raw else ()
             call.keys.extend(self.key_names.field_index(tenant, f, v) for f, v in index)
