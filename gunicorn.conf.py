@@ -8,8 +8,9 @@ variable                       default    meaning
 =============================  =========  ====================================================
 ``PORT``                       ``8000``   port to listen on, on all interfaces (0.0.0.0)
 ``WEB_CONCURRENCY``            see below  worker processes
-``GUNICORN_THREADS``           see below  threads per worker (``gthread`` worker class)
-``GUNICORN_WORKER_CLASS``      see below  ``gthread`` or ``sync``
+``GUNICORN_THREADS``           see below  threads per worker (``gthread`` worker class only)
+``GUNICORN_WORKER_CLASS``      see below  ``gevent`` (the default), ``gthread`` or ``sync``
+``GUNICORN_CONNECTIONS``       ``1000``   open connections per worker (``gevent``)
 ``GUNICORN_TIMEOUT``           ``30``     seconds a silent worker lives before it is restarted
 ``GUNICORN_GRACEFUL_TIMEOUT``  ``25``     seconds in-flight requests get to finish on SIGTERM
 ``GUNICORN_KEEPALIVE``         ``5``      seconds an idle keep-alive connection stays open
@@ -17,12 +18,17 @@ variable                       default    meaning
 ``GUNICORN_LOG_LEVEL``         ``info``   error log level (the error log goes to stderr)
 =============================  =========  ====================================================
 
-Workers and threads were chosen by measurement (benchmarks/http_ingest.py); the figures
-are in the comment above ``worker_class``.
+Workers and the worker class were chosen by measurement (benchmarks/http_ingest.py,
+benchmarks/slow_clients.py); the figures are in the comments above ``worker_class``.
+
+gunicorn answers a request it cannot parse (a bad request line, a header without a
+colon, a bad ``Content-Length`` or chunk size) itself, before the app sees it, with an
+HTML page: :func:`post_worker_init` makes those answers problem+json like the app's.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 
@@ -55,14 +61,30 @@ bind = [f"0.0.0.0:{_int('PORT', 8000, minimum=0)}"]
 #   gthread 4 x 4      2140 (3 runs)              41
 #
 # The app is CPU-bound Python (JSON, validation), so throughput needs one process per core
-# (1 process: -44%) and gains nothing past it. Among the 2-process configs, gthread 2 x 4
-# tied for the best median, had the best single run and a lower p99 than 4 x 2; it also
-# keeps connections alive and, unlike sync workers, one slow request (an unreachable Redis:
-# up to the 2 s connect timeout) does not stall a whole process.
-# For other machines: workers = cores, 4 threads each.
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gthread"
+# (1 process: -44%) and gains nothing past it: workers = cores.
+#
+# Slow clients decide the worker class. A thread worker gives each connection a thread
+# from the moment its first byte arrives until its request is done, so a client that
+# sends its headers a byte a second holds a thread for hours, and so does a live tail.
+# benchmarks/slow_clients.py, 2 workers, /healthz asked twice a second on new connections
+# for 12 s while slow clients hold connections (same 2-core machine):
+#
+#   worker class     slowloris  held requests  2 MiB batches  /healthz median, max, >1 s
+#   gthread 2 x 4           64             50              0  all probes failed (3 s)
+#   gthread 2 x 64          64             50              0  2 ms, failed once, 1
+#   gthread 2 x 128         64             50              0  2 ms, 97 ms, 0
+#   gthread 2 x 128        256             50        2 loops  4 of 5 probes failed
+#   gevent  2 x 1000        64             50              0  3 ms, 32 ms, 0
+#   gevent  2 x 1000       256             50        2 loops  50 ms, 233 ms, 0
+#
+# gevent holds an idle or trickling connection for the cost of a greenlet, so slow
+# clients and tails cost memory, not the workers' capacity; threads only move the cliff.
+# It does not cost throughput either: benchmarks/http_ingest.py, same run, 32 connections,
+# 5 s: gevent 2 workers 1,658 req/s (p99 64 ms), gthread 2 x 4 937 req/s (p99 84 ms).
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "").strip() or "gevent"
 workers = _int("WEB_CONCURRENCY", 2)
-threads = _int("GUNICORN_THREADS", 4)
+threads = _int("GUNICORN_THREADS", 4)  # gthread only
+worker_connections = _int("GUNICORN_CONNECTIONS", 1000)
 
 # A request does at most a few Redis round trips whose sockets time out after 10 s
 # (collector.connection); 30 s of silence means a stuck worker.
@@ -79,5 +101,34 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info"
 
 # The worker heartbeat file lives in memory: a container's overlay filesystem can stall it.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-# No preload: every worker builds its own app and Redis client after the fork.
+# No preload: every worker builds its own app and Redis client after the fork (and, with
+# gevent, after the worker has patched the standard library).
 preload_app = False
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 414: "URI Too Long", 417: "Expectation Failed"}
+
+
+def _write_problem(sock, status_int, reason, mesg):  # type: ignore[no-untyped-def]
+    """gunicorn's ``util.write_error`` with an RFC 9457 problem+json body instead of HTML."""
+    from gunicorn import util
+
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": reason or _REASONS.get(status_int, "Error"),
+            "status": status_int,
+            "detail": mesg or reason,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Every error gunicorn writes itself is problem+json (set once per worker process)."""
+    from gunicorn import util
+
+    util.write_error = _write_problem

@@ -13,7 +13,6 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api import errors, events, health, integrity, legacy, me, responses, status, tail, ui
 from collector.connection import connect
-from collector.http_input import max_body_bytes
 from collector.schema import IPAddress
 from collector.service import AuditService
 from collector.settings import Settings
@@ -29,7 +28,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     client = redis if redis is not None else connect(settings.redis_url)
     app = Flask(__name__, static_folder=str(swagger_ui_path), static_url_path="/docs/assets")
     app.config.update(
-        MAX_CONTENT_LENGTH=max_body_bytes(settings),
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="audit-trail",
         API_VERSION="1",
         OPENAPI_VERSION="3.0.3",

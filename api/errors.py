@@ -14,6 +14,7 @@ import redis
 from flask import Flask, Response
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
@@ -95,9 +96,18 @@ class ProblemApi(Api):
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
+def from_broken_body(exc: Exception) -> Response:
+    """gunicorn's reader failing while a route reads the body (a bad chunk size, a chunk
+    without its terminator): the client's error, wherever the body is read."""
+    return problem(400, "Bad Request", f"The request body could not be read: {exc}")
+
+
 def register(app: Flask) -> None:
-    """Errors raised by the core map by their class; a Redis failure anywhere is a 503."""
+    """Errors raised by the core map by their class; a Redis failure anywhere is a 503;
+    a body the server cannot read is a 400."""
     app.register_error_handler(AuditError, from_audit_error)
     app.register_error_handler(redis.RedisError, from_redis_error)
+    app.register_error_handler(ParseException, from_broken_body)
+    app.register_error_handler(NoMoreData, from_broken_body)
     # a cluster client's own errors (a slot without a master) are not RedisErrors
     app.register_error_handler(redis.exceptions.RedisClusterException, from_redis_error)

@@ -6,6 +6,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from api.auth import authenticate, current_key, service, tenant_for
+from api.bodies import read_body
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema
 from collector import http_input
@@ -48,6 +49,7 @@ EXAMPLE_STORED = {
     "received_at": "2026-11-28T09:15:00.412000Z",
     "schema_version": 1,
     "seq": 17,
+    "ingested_by": "billing-api",
 }
 
 
@@ -95,7 +97,7 @@ def post_events() -> Response:
     key.require("ingest")
     received_at = now_utc()
     submission = http_input.decode(
-        request.get_data(cache=False),
+        read_body(svc.settings.max_body_bytes),
         request.content_type,
         request.headers,
         svc.settings,
@@ -104,7 +106,9 @@ def post_events() -> Response:
     )
     for event in submission.events:
         key.require("ingest", event["tenant"])
-    ids = svc.submit(submission.events, received_at, encoded=submission.encoded)
+    ids = svc.submit(
+        submission.events, received_at, encoded=submission.encoded, ingested_by=key.name
+    )
     if submission.batch:
         return json_response({"accepted": len(ids), "ids": ids}, 202)
     return json_response({"id": ids[0], "status": "accepted"}, 202)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -9,6 +10,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 
 from api.auth import authenticate, current_key, service
+from api.bodies import read_body
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import (
     LegacyCreatedSchema,
@@ -16,7 +18,7 @@ from api.schemas import (
     LegacyEventSchema,
 )
 from collector import legacy
-from collector.query import Filters
+from collector.query import Filters, Query
 from collector.timefmt import now_utc
 
 blp = Blueprint(
@@ -95,7 +97,7 @@ def post_event() -> Response:
     received_at = now_utc()
     try:
         posted = legacy.decode(
-            request.get_data(),
+            read_body(service().settings.max_body_bytes),
             request.headers.get("X-Client-ID"),
             service().settings,
             received_at,
@@ -105,7 +107,11 @@ def post_event() -> Response:
     except legacy.LegacyError as exc:
         return json_response(exc.body, exc.status)
     [event_id] = service().submit(
-        [posted.event], received_at, legacy=posted.fields, encoded=[posted.encoded]
+        [posted.event],
+        received_at,
+        legacy=posted.fields,
+        encoded=[posted.encoded],
+        ingested_by=key.name,
     )
     return json_response(
         {"message": "Audit Log Event added successfully.", "event_id": event_id}, 201
@@ -158,5 +164,21 @@ def list_events() -> Response:
     key = current_key()
     tenant = key.default_tenant
     key.require("read", tenant)
-    page = service().query.page(Filters(tenant=tenant), legacy.MAX_LIST)
-    return json_response([legacy.to_view(orjson.loads(raw)) for raw in page.items])
+    return Response(_streamed_list(service().query, tenant), mimetype="application/json")
+
+
+def _streamed_list(query: Query, tenant: str) -> Iterator[bytes]:
+    """The legacy list as a JSON array, sent page by page (each page within the query's
+    byte budget): the whole list is never built in memory."""
+    filters = Filters(tenant=tenant)
+    yield b"["
+    cursor, sent = None, 0
+    while sent < legacy.MAX_LIST:
+        page = query.page(filters, legacy.MAX_LIST - sent, cursor)
+        for raw in page.items:
+            yield (b"," if sent else b"") + orjson.dumps(legacy.to_view(orjson.loads(raw)))
+            sent += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    yield b"]"

@@ -46,7 +46,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 DEFAULT_CONFIGS = "sync:2:1,sync:4:1,gthread:1:8,gthread:2:4,gthread:4:2,gthread:2:8,gthread:4:4"
-APP_STREAM = "audit:ingest"
+APP_STREAM = "audit:ingest:http"  # events accepted over HTTP have a stream of their own
 BASELINE_STREAM = "bench:baseline"
 
 BASELINE_APP = f'''
@@ -124,15 +124,15 @@ class Config:
     @classmethod
     def parse(cls, text: str) -> Config:
         kind, workers, threads = text.split(":")
-        if kind not in ("sync", "gthread"):
-            raise ValueError(f"worker class must be sync or gthread: {text!r}")
-        if kind == "sync" and int(threads) != 1:
-            raise ValueError(f"sync workers have one thread: {text!r}")
+        if kind not in ("sync", "gthread", "gevent"):
+            raise ValueError(f"worker class must be sync, gthread or gevent: {text!r}")
+        if kind in ("sync", "gevent") and int(threads) != 1:
+            raise ValueError(f"{kind} workers have one thread: {text!r}")
         return cls(kind, int(workers), int(threads))
 
     def __str__(self) -> str:
-        if self.worker_class == "sync":
-            return f"sync w={self.workers}"
+        if self.worker_class in ("sync", "gevent"):
+            return f"{self.worker_class} w={self.workers}"
         return f"gthread w={self.workers} t={self.threads}"
 
 

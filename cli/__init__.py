@@ -23,8 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the API and N stream workers in one process")
     run.add_argument(
         "--host",
-        help="address to listen on (default: 127.0.0.1 on the embedded "
-        "store, 0.0.0.0 with REDIS_URL)",
+        help="address to listen on (default: 127.0.0.1, this machine only; "
+        "0.0.0.0 for every interface)",
     )
     run.add_argument("--port", type=int, help="port (default: $PORT or 8000)")
     run.add_argument(
@@ -83,6 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
     revoke.add_argument("name")
 
+    acl = sub.add_parser("acl", help="Redis ACL users for direct producers (least privilege)")
+    acl_sub = acl.add_subparsers(dest="acl_command", required=True, metavar="ACCOUNT")
+    for account, what in (
+        ("stream-producer", "XADD to the direct-producer ingest streams, nothing else"),
+        ("rq-producer", "enqueue on the RQ audit queue, nothing else"),
+    ):
+        user = acl_sub.add_parser(account, help=f"print the ACL SETUSER line: {what}")
+        user.add_argument("name", help="the Redis user name")
+        user.add_argument("--password", help="its password (default: a new random one)")
+        user.add_argument("--apply", action="store_true", help="run it on REDIS_URL")
     from cli import integrity
 
     integrity.add_parsers(sub)

@@ -1,4 +1,4 @@
-"""The subcommands other than ``run``: worker, emit, events, status, keys, migrate."""
+"""The subcommands other than ``run``: worker, emit, events, status, keys, acl, migrate."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from collector import acl
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
 from collector.connection import connect, is_cluster, redacted
@@ -37,6 +38,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "events": events,
         "status": status,
         "keys": keys,
+        "acl": acl_user,
         "migrate": migrate,
     }[args.command]
     return handler(args, settings)
@@ -163,6 +165,19 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             f"stream {stream}: {length} entries; group audit-workers: lag {info.get('lag')}, "
             f"pending {info.get('pending')}, consumers {info.get('consumers')}"
         )
+    for report in svc.streams.watch.report(svc.streams.streams):
+        if report.deleted_unconsumed:
+            print(
+                f"stream {report.stream}: {report.deleted_unconsumed} entries deleted before "
+                "they were stored (a producer's XADD MAXLEN/MINID?)"
+            )
+        if report.ahead_ms > settings.max_clock_skew_s * 1000:
+            print(
+                f"stream {report.stream}: last id {report.last_id} is "
+                f"{report.ahead_ms // 1000} s ahead of the clock"
+            )
+    print(f"deleted before consumption (all ingest streams): {svc.streams.deleted_unconsumed()}")
+    print(f"conflicting duplicates refused: {svc.conflicts()}")
     print(f"dead letters ({svc.key_names.dead}): {svc.streams.dead_count()}")
     print(f"backlog (lag + pending): {svc.streams.backlog()}")
     seen = svc.maintenance.workers()
@@ -209,4 +224,22 @@ def keys(args: argparse.Namespace, settings: Settings) -> int:
     else:
         api_keys.revoke(args.name)
         print(f"revoked key {args.name!r}")
+    return 0
+
+
+def acl_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Print (and with --apply, run) the ACL SETUSER line of a producer account."""
+    if not acl.is_valid_user_name(args.name):
+        raise UsageError(f"user name must be {acl.USER_NAME_RULE}, got {args.name!r}")
+    password = args.password or acl.new_password()
+    if args.acl_command == "stream-producer":
+        rules = acl.stream_producer_rules(settings.key_names, password)
+    else:
+        rules = acl.rq_producer_rules(password)
+    if args.apply:
+        acl.apply(connect(settings.redis_url), args.name, rules)
+        print(
+            f"applied to {redacted(settings.redis_url)}; the password is after '>'", file=sys.stderr
+        )
+    print(acl.setuser_line(args.name, rules))
     return 0

@@ -13,9 +13,8 @@ import shutil
 import tempfile
 import threading
 
-from werkzeug.serving import make_server
-
 from api import create_app
+from cli.devserver import make_dev_server
 from collector.connection import connect, embedded, redacted
 from collector.durability import check_at_start
 from collector.errors import ConfigError
@@ -47,12 +46,12 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
             key_file = os.path.join(key_dir, "signing.key")
             create_key_file("audit-trail-embedded", key_file)
             settings = settings.with_(signing_key_file=key_file)
-    host = host or "0.0.0.0"
+    host = host or "127.0.0.1"  # loopback unless told otherwise: --host 0.0.0.0 to expose it
     port = settings.port if port is None else port
 
     check_at_start(client, settings)
     app = create_app(settings, client)
-    server = make_server(host, port, app, threaded=True)
+    server = make_dev_server(host, port, app)
     base = default_name()
     consumers = [StreamWorker(client, settings, name=f"{base}-{i}") for i in range(workers)]
     threads = [threading.Thread(target=w.run, name=w.name, daemon=True) for w in consumers]

@@ -10,7 +10,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
@@ -45,6 +45,7 @@ class PreparedEvent(NamedTuple):
     member: str  # index member: sortable time + id
     body: bytes  # stored JSON without its closing brace; the store appends ``,"seq":N}``
     indexed: tuple[tuple[str, str], ...]  # (field, value) pairs to index (not UNINDEXED)
+    occurred_given: bool = True  # whether the producer sent occurred_at
 
     @property
     def document(self) -> dict[str, Any]:
@@ -53,11 +54,45 @@ class PreparedEvent(NamedTuple):
         return document
 
 
-def validate(raw: Any) -> dict[str, Any]:
-    """Load ``raw`` with the v1 schema; raises marshmallow's ValidationError."""
+# How far ``occurred_at`` may be ahead of ``received_at`` (AUDIT_MAX_CLOCK_SKEW_S): an
+# event dated in the future would sort above every real one in "newest first" forever.
+DEFAULT_MAX_SKEW = timedelta(seconds=300)
+
+
+def _forget_frames(exc: BaseException | None) -> None:
+    """Drop the tracebacks of an error and of the errors it came from.
+
+    marshmallow raises from frames that hold the error in a local, and an error's
+    traceback holds those frames (with the event in their locals): cycles that only a
+    full garbage collection frees. Cut, an invalid event is freed at once rather than
+    after a whole batch of them has piled up.
+    """
+    while exc is not None:
+        exc.__traceback__ = None
+        exc = exc.__cause__ or exc.__context__
+
+
+def validate(
+    raw: Any, received_at: datetime | None = None, max_skew: timedelta = DEFAULT_MAX_SKEW
+) -> dict[str, Any]:
+    """Load ``raw`` with the v1 schema, and ``occurred_at`` no more than ``max_skew`` after
+    ``received_at`` (when given); raises marshmallow's ValidationError."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["An event must be a JSON object."]})
-    loaded: dict[str, Any] = EVENT_SCHEMA.load(raw)
+    messages = None
+    try:
+        loaded: dict[str, Any] = EVENT_SCHEMA.load(raw)
+    except ValidationError as exc:
+        messages = exc.messages
+        _forget_frames(exc)
+    if messages is not None:
+        raise ValidationError(messages)
+    occurred = loaded.get("occurred_at")
+    if received_at is not None and occurred is not None and occurred - received_at > max_skew:
+        seconds = int(max_skew.total_seconds())
+        raise ValidationError(
+            {"occurred_at": [f"Must be at most {seconds} s after the time it was received."]}
+        )
     return loaded
 
 
@@ -90,6 +125,7 @@ def prepare(
     received_at: datetime,
     default_id: str | Callable[[], str] | None = None,
     extra: dict[str, Any] | None = None,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> PreparedEvent:
     """Validate ``raw`` and build what the store needs. Raises ValidationError.
 
@@ -98,7 +134,7 @@ def prepare(
     it from the delivery so that a redelivery is stored once. ``extra`` adds trusted,
     server-side fields (the legacy API's own fields).
     """
-    loaded = validate(raw)
+    loaded = validate(raw, received_at, max_skew)
     if callable(default_id):
         default_id = None if loaded.get("id") else default_id()
     doc, occurred = stored_document(loaded, received_at, default_id, extra)
@@ -115,6 +151,7 @@ def prepare(
         member=f"{sort_key(occurred)}|{event_id}",
         body=orjson.dumps(doc)[:-1],
         indexed=index,
+        occurred_given="occurred_at" in loaded,
     )
 
 
@@ -124,6 +161,23 @@ INDEXED_FIELDS = ("service", "type", "actor_id", "target_id", "outcome")
 # and a sorted-set insert per event) to answer what "in neither the failure nor the
 # unknown set" answers as cheaply. Stores written before this kept one; it is unused.
 UNINDEXED = ("outcome", "success")
+
+
+# Set by the service, never by a producer: not part of what a conflict compares.
+SERVER_SET = frozenset({"received_at", "schema_version", "seq", "ingested_by"})
+
+
+def differing_fields(stored: dict[str, Any], delivered: PreparedEvent) -> list[str]:
+    """The producer-sent fields in which a delivery differs from the stored event of its
+    id; ``occurred_at`` only when both carry one (a stored event whose ``occurred_at`` is
+    its ``received_at`` is taken to have come without one)."""
+    new = delivered.document
+    names = (set(stored) | set(new)) - SERVER_SET - {"occurred_at"}
+    differ = sorted(name for name in names if stored.get(name) != new.get(name))
+    stored_given = stored.get("occurred_at") != stored.get("received_at")
+    if stored_given and delivered.occurred_given and stored["occurred_at"] != new["occurred_at"]:
+        differ.append("occurred_at")
+    return differ
 
 
 def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -140,19 +194,22 @@ def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def normalized_input(
-    raw: Any, received_at: datetime, default_tenant: str = "default"
+    raw: Any,
+    received_at: datetime,
+    default_tenant: str = "default",
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> dict[str, Any]:
-    """The event as a producer would send it, with ``id``, ``tenant`` and ``occurred_at`` set.
+    """The event as a producer would send it, with ``id`` and ``tenant`` set.
 
     The API validates and fills these before it hands the event to the stream, so that
-    the id it answers with is the id the worker stores. Raises ValidationError.
+    the id it answers with is the id the worker stores. ``occurred_at`` is left as sent:
+    the worker defaults it to ``received_at``, and a later delivery of the same id is
+    compared on it only when both carry one. Raises ValidationError.
     """
     if isinstance(raw, dict) and "tenant" not in raw:
         raw = {**raw, "tenant": default_tenant}
-    loaded = validate(raw)
+    loaded = validate(raw, received_at, max_skew)
     out = dict(raw)
     out["id"] = loaded.get("id") or uuid7()
     out["tenant"] = loaded["tenant"]
-    if "occurred_at" not in loaded:
-        out["occurred_at"] = format_utc(received_at)
     return out

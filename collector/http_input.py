@@ -1,21 +1,32 @@
 """HTTP ingest: a request body to validated events, checked in the documented order.
 
 Size (413), then content type (415), then JSON (400), then the events (422): each
-check is done before the next, cheaper first, so a huge body is refused unread.
+check is done before the next, cheaper first, so a huge body is refused unread. Depth
+and a batch's items are found by :mod:`collector.jsonscan` before anything is parsed,
+and a batch is parsed one event at a time, so a request costs a few times its body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
 from marshmallow import ValidationError
 
-from collector import cloudevents, jsoncodec
-from collector.errors import BadRequest, InvalidEvent, PayloadTooLarge, UnsupportedMediaType
+from collector import cloudevents, jsoncodec, jsonscan
+from collector.errors import (
+    AuditError,
+    BadRequest,
+    InvalidEvent,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from collector.events import normalized_input
+from collector.schema import DATA_MAX_DEPTH
 from collector.settings import Settings
 
 JSON = "application/json"
@@ -25,16 +36,21 @@ CE_BATCH = "application/cloudevents-batch+json"
 
 @dataclass(frozen=True)
 class Submission:
-    """Validated events ready for the stream, and whether they came as a batch."""
+    """Validated events ready for the stream, and whether they came as a batch.
 
-    events: list[dict[str, Any]]
+    Only what routing and the answer need is kept of each event (its ``id`` and
+    ``tenant``) beside its JSON: a batch is decoded one event at a time, and no event's
+    parsed form outlives its own turn.
+    """
+
+    events: list[dict[str, Any]]  # {"id", "tenant"} of each event
     batch: bool
     encoded: list[bytes]  # each event's JSON, as it goes on the stream (serialized once)
 
 
-def max_body_bytes(settings: Settings) -> int:
-    """The largest body any request may have: a full batch of full-size events."""
-    return settings.max_batch * settings.max_event_bytes
+# The deepest a body can nest and still be valid: a batch (1), its event (2), ``data``
+# (3) and nine more levels inside it. Anything deeper is refused before it is parsed.
+MAX_BODY_DEPTH = DATA_MAX_DEPTH + 2
 
 
 def media_type(content_type: str | None) -> str:
@@ -42,48 +58,58 @@ def media_type(content_type: str | None) -> str:
 
 
 def _body_too_large(body: bytes, settings: Settings) -> None:
-    most = max_body_bytes(settings)
+    most = settings.max_body_bytes
     if len(body) > most:
         raise PayloadTooLarge(
-            f"Body of {len(body)} bytes is over the limit of {most} "
-            "(AUDIT_MAX_BATCH x AUDIT_MAX_EVENT_BYTES)."
+            f"Body of {len(body)} bytes is over the limit of {most} (AUDIT_MAX_BODY_BYTES)."
         )
 
 
-def _too_large(body: bytes, payload: Any, settings: Settings) -> None:
-    """The size checks after the body's (413): one event, a batch's count, each batch event.
+def _event_too_large(size: int, limit: int, index: int | None) -> PayloadTooLarge:
+    which = "Event" if index is None else f"Event {index}"
+    return PayloadTooLarge(
+        f"{which} of {size} bytes is over the limit of {limit} (AUDIT_MAX_EVENT_BYTES)."
+    )
 
-    An unparsable body counts as one event when it looks like an object.
+
+def _split(body: bytes, settings: Settings) -> tuple[list[bytes] | None, AuditError | None]:
+    """The body's items (None: not an array), and a shape error to report after the
+    content type (400 not JSON, 422 too deep). Raises the 413s: too many events, one
+    too large. Nothing is parsed whole, and nothing recursive runs on deep input: depth
+    is checked on each item (at most AUDIT_MAX_EVENT_BYTES, so the check's own copies
+    stay small), and an array nested past orjson's limit is refused by orjson unbuilt.
     """
     limit = settings.max_event_bytes
-    if not isinstance(payload, list):
-        looks_single = payload is not None or body.lstrip()[:1] == b"{"
-        if looks_single and len(body) > limit:
-            raise PayloadTooLarge(
-                f"Event of {len(body)} bytes is over the limit of {limit} (AUDIT_MAX_EVENT_BYTES)."
-            )
-        return
-    if len(payload) > settings.max_batch:
-        raise PayloadTooLarge(
-            f"Batch of {len(payload)} events is over the limit of "
-            f"{settings.max_batch} (AUDIT_MAX_BATCH)."
-        )
-    if len(body) <= limit:
-        return  # no event can be larger than the whole body
-    for index, item in enumerate(payload):
-        size = len(orjson.dumps(item))
-        if size > limit:
-            raise PayloadTooLarge(
-                f"Event {index} is {size} bytes, over the limit of {limit} (AUDIT_MAX_EVENT_BYTES)."
-            )
-
-
-def _parse(body: bytes) -> tuple[Any, jsoncodec.JSONError | None]:
-    """The JSON payload, or None and what the parser refused (reported in the documented order)."""
+    first = body.lstrip(b" \t\r\n")[:1]
+    if first != b"[" and len(body) > limit:
+        raise _event_too_large(len(body), limit, None)  # one event: refused unparsed
+    where: int | None = None
     try:
-        return jsoncodec.loads(body), None
-    except jsoncodec.JSONError as exc:
-        return None, exc
+        if first != b"[":
+            _check_depth(body, MAX_BODY_DEPTH - 1)
+            return None, None
+        items = jsonscan.array_items(body, settings.max_batch, limit)
+        for where in range(len(items)):  # where: named in the error
+            _check_depth(items[where], MAX_BODY_DEPTH - 1)
+        return items, None
+    except jsonscan.TooManyItems:
+        raise PayloadTooLarge(
+            f"Batch of more than {settings.max_batch} events is over the limit (AUDIT_MAX_BATCH)."
+        ) from None
+    except jsonscan.ItemTooLarge as exc:
+        raise _event_too_large(limit + 1, limit, exc.index) from None
+    except jsonscan.TooDeep:
+        errors: dict[str, Any] = {"data": [f"Must be at most {DATA_MAX_DEPTH} levels deep."]}
+        if where is not None:
+            errors = {str(where): errors}
+        return None, InvalidEvent("JSON nested deeper than any valid event.", errors=errors)
+    except jsonscan.Unbalanced as exc:
+        return None, BadRequest(f"Malformed JSON: {exc}.")
+
+
+def _check_depth(raw: bytes, limit: int) -> None:
+    if jsonscan.could_be_deeper(raw, limit):
+        jsonscan.depth(raw, limit)
 
 
 def encode_within_limit(events: list[dict[str, Any]], settings: Settings) -> list[bytes]:
@@ -116,14 +142,12 @@ def decode(
 ) -> Submission:
     """Check and decode a ``POST /v1/events`` body. Raises an AuditError subclass.
 
-    The body is parsed once, after the total size check, so the per-event size
-    checks of a batch still come before the content type (the documented order).
+    Size first (413: the body, the batch's count, each event as sent), then the content
+    type (415), then JSON (400), then the events (422). A batch is parsed, checked and
+    encoded one event at a time.
     """
     _body_too_large(body, settings)
-    if body.lstrip()[:1] == b"{":
-        _too_large(body, None, settings)  # one event: refused before it is parsed
-    payload, parse_error = _parse(body)
-    _too_large(body, payload, settings)
+    raw_items, shape_error = _split(body, settings)
 
     media = media_type(content_type)
     binary_ce = cloudevents.is_binary(headers) and media in (JSON, "")
@@ -131,50 +155,109 @@ def decode(
         raise UnsupportedMediaType(
             f"Content-Type must be {JSON}, {CE_STRUCTURED} or {CE_BATCH}; got {media or 'none'}."
         )
-    if binary_ce and not body.strip():
-        payload, parse_error = None, None  # a binary-mode CloudEvent without data
-        items: list[Any] = [cloudevents.from_binary(headers, None, has_data=False)]
-    elif isinstance(parse_error, jsoncodec.InexactNumber):  # valid JSON, not a storable event
-        raise InvalidEvent(str(parse_error), errors={"_schema": [str(parse_error)]})
-    elif parse_error is not None:
-        raise BadRequest(f"Malformed JSON: {parse_error}")
-    elif binary_ce:
-        items = [cloudevents.from_binary(headers, payload)]
-    else:
-        items = payload if isinstance(payload, list) else [payload]
-
-    batch = isinstance(payload, list) and not binary_ce
+    if shape_error is not None:
+        raise shape_error
+    batch = raw_items is not None and not binary_ce
     if media == CE_STRUCTURED and batch:
         raise BadRequest(f"{CE_STRUCTURED} takes one event; send a batch as {CE_BATCH}.")
     if media == CE_BATCH and not batch:
         raise BadRequest(f"{CE_BATCH} takes a JSON array of events.")
-    if batch and not items:
+    if batch and not raw_items:
         raise InvalidEvent(
             "A batch must hold at least one event.", errors={"_schema": ["Empty batch."]}
         )
-    as_cloudevents = media in (CE_STRUCTURED, CE_BATCH) or binary_ce
-    events = _validate(items, batch, as_cloudevents, received_at, default_tenant)
-    return Submission(events, batch, encode_within_limit(events, settings))
+    make: Callable[[Any], Any] | None = None
+    if binary_ce:
+        raw_items = [body]
+        make = partial(_from_binary, headers, bool(body.strip()))
+    elif media in (CE_STRUCTURED, CE_BATCH):
+        make = cloudevents.to_event
+    decoder = _Decoder(make, received_at, default_tenant, settings)
+    if binary_ce and not body.strip():  # a binary-mode CloudEvent without data
+        decoder.add_parsed(0, None)
+    else:
+        for index, raw in enumerate(raw_items if raw_items is not None else [body]):
+            decoder.add(index, raw)
+    return decoder.result(batch)
 
 
-def _validate(
-    items: list[Any], batch: bool, as_cloudevents: bool, received_at: datetime, tenant: str
-) -> list[dict[str, Any]]:
-    """Every item as a normalized v1 event, or InvalidEvent (422) naming every bad one."""
-    events: list[dict[str, Any]] = []
-    errors: dict[int, Any] = {}
-    for index, item in enumerate(items):
+def _from_binary(headers: cloudevents.Headers, has_data: bool, data: Any) -> dict[str, Any]:
+    """A binary-mode CloudEvent (``ce-*`` headers, the body its data) as a v1 event."""
+    return cloudevents.to_event(cloudevents.from_binary(headers, data, has_data=has_data))
+
+
+class _Decoder:
+    """Parses, validates and encodes one event at a time; keeps the JSON, not the objects."""
+
+    def __init__(
+        self,
+        make: Callable[[Any], Any] | None,
+        received_at: datetime,
+        tenant: str,
+        settings: Settings,
+    ) -> None:
+        self.make = make
+        self.received_at = received_at
+        self.tenant = tenant
+        self.limit = settings.max_event_bytes
+        self.events: list[dict[str, Any]] = []
+        self.encoded: list[bytes] = []
+        self.errors: dict[int, Any] = {}
+        self.malformed: jsoncodec.JSONError | None = None
+        self.inexact: jsoncodec.InexactNumber | None = None
+        self.oversized: tuple[int, int] | None = None
+
+    def add(self, index: int, raw: bytes) -> None:
+        """Parse one event's JSON, then :meth:`add_parsed`."""
         try:
-            event = cloudevents.to_event(item) if as_cloudevents else item
-            events.append(normalized_input(event, received_at, tenant))
+            payload = jsoncodec.loads(raw)
+        except jsoncodec.InexactNumber as exc:  # valid JSON, not a storable event
+            self.inexact = self.inexact or exc
+            return
+        except jsoncodec.JSONError as exc:
+            self.malformed = self.malformed or exc
+            return
+        if self.malformed is None:  # else a 400 is coming: nothing after it needs checking
+            self.add_parsed(index, payload)
+
+    def add_parsed(self, index: int, payload: Any) -> None:
+        """Map (CloudEvents), validate and encode one parsed event; then it is dropped."""
+        try:
+            event = payload if self.make is None else self.make(payload)
+            normalized = normalized_input(event, self.received_at, self.tenant)
         except ValidationError as exc:
-            messages = cloudevents.rename_errors(exc.messages) if as_cloudevents else exc.messages
-            errors[index] = messages
-    if errors:
-        if batch:
-            raise InvalidEvent(
-                f"{len(errors)} of {len(items)} events are invalid; nothing was accepted.",
-                errors={str(i): e for i, e in errors.items()},
+            messages = exc.messages
+            if self.make is not None:  # errors keyed by the CloudEvents attribute
+                messages = cloudevents.rename_errors(messages)
+            self.errors[index] = messages
+            return
+        # orjson's output can sit in a buffer of 128 KiB whatever its length: keep an
+        # exact copy, or a batch of small events costs 128 KiB each until it is sent
+        blob = bytes(memoryview(orjson.dumps(normalized)))
+        if len(blob) > self.limit and self.oversized is None:
+            self.oversized = (index, len(blob))
+        self.events.append({"id": normalized["id"], "tenant": normalized["tenant"]})
+        self.encoded.append(blob)
+
+    def result(self, batch: bool) -> Submission:
+        """The submission, or the first error in the documented order."""
+        if self.malformed is not None:
+            raise BadRequest(f"Malformed JSON: {self.malformed}")
+        if self.inexact is not None:
+            raise InvalidEvent(str(self.inexact), errors={"_schema": [str(self.inexact)]})
+        total = len(self.events) + len(self.errors)
+        if self.errors:
+            if batch:
+                raise InvalidEvent(
+                    f"{len(self.errors)} of {total} events are invalid; nothing was accepted.",
+                    errors={str(i): e for i, e in sorted(self.errors.items())},
+                )
+            raise InvalidEvent("The event is invalid.", errors=self.errors[0])
+        if self.oversized is not None:
+            index, size = self.oversized
+            which = f"Event {index}" if batch else "The event"
+            raise PayloadTooLarge(
+                f"{which} is {size} bytes with its id, tenant and occurred_at filled in, "
+                f"over the limit of {self.limit} (AUDIT_MAX_EVENT_BYTES)."
             )
-        raise InvalidEvent("The event is invalid.", errors=errors[0])
-    return events
+        return Submission(self.events, batch, self.encoded)

@@ -63,7 +63,12 @@ def ingest(events: Any, settings: Settings | None = None) -> dict[str, int]:
     created_ms = int(created.timestamp() * 1000)
     deliveries = [
         Delivery(
-            index, from_job_item(item, job.id, index, created_ms, now, settings.max_event_bytes)
+            index,
+            from_job_item(
+                item, job.id, index, created_ms, now, settings.max_event_bytes, settings.max_skew
+            ),
+            "rq",
+            f"{job.id}/{index}",
         )
         for index, item in enumerate(items)
     ]

@@ -28,6 +28,8 @@ class InexactNumber(JSONError):
 
 
 def _exact_int(text: str) -> int:
+    if len(text.lstrip("-")) > 20:  # more digits than any 64-bit integer (and int() has a cap)
+        raise InexactNumber(f"Integers must fit in 64 bits; {text[:24]}... does not.")
     value = int(text)
     if not _INT64[0] <= value <= _INT64[1]:
         raise InexactNumber(f"Integers must fit in 64 bits; {text[:24]}... does not.")

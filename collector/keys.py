@@ -2,7 +2,15 @@
 
 Layout (prefix ``audit``):
 
-- ``audit:ingest`` or ``audit:ingest:{k}``: the ingest stream(s), consumer group ``audit-workers``
+- ``audit:ingest`` or ``audit:ingest:{k}``: the direct producers' ingest stream(s), consumer
+  group ``audit-workers``
+- ``audit:ingest:http`` or ``audit:ingest:http:{k}``: events accepted over HTTP, consumed by
+  the same group; only the API writes them (``{audit:ingest:http}:bytes`` /
+  ``audit:ingest:http:{k}:bytes``: a hash of the bytes and entries ever added, for the
+  byte backlog limit)
+- ``{audit:ingest}:delivered`` / ``audit:ingest:{k}:delivered``, and ``...:deleted``: per
+  ingest stream (in its slot), entries delivered to the group, and entries a producer
+  deleted before delivery (``collector.stream_watch``)
 - ``audit:dead``: the dead-letter stream; ``{audit:dead}:seen:<source>/<id>``: a day-long
   marker per dead-lettered entry, so a redelivered entry is not dead-lettered twice
 - ``audit:t:{<tenant>}:*``: one tenant's store; the hash tag puts all of it in one
@@ -36,6 +44,8 @@ Layout (prefix ``audit``):
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
 - ``audit:apikey:<sha256 of the secret>``: the key's name, for lookup by secret
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
+- ``audit:count:<name>``: system-wide counts (``conflicts``)
+- ``audit:secret:<name>``: a deployment's secrets, made once (``cursor``: signs cursors)
 
 On Redis Cluster every key above lands on the slot of its hash tag (or of its whole name):
 a tenant's store on one master, each ingest partition ``{k}`` on its own slot, the dead
@@ -60,10 +70,39 @@ class KeyNames:
 
     # -- ingest streams -------------------------------------------------------------
     def ingest_streams(self) -> list[str]:
-        """Every ingest stream, in partition order."""
+        """The direct producers' ingest streams, in partition order."""
         if self.partitions == 1:
             return [f"{self.prefix}:ingest"]
         return [f"{self.prefix}:ingest:{{{k}}}" for k in range(self.partitions)]
+
+    def http_streams(self) -> list[str]:
+        """The streams of events accepted over HTTP, in partition order: the API's alone
+        (no producer account may write them), each in its partition's slot."""
+        if self.partitions == 1:
+            return [f"{self.prefix}:ingest:http"]
+        return [f"{self.prefix}:ingest:http:{{{k}}}" for k in range(self.partitions)]
+
+    def all_ingest_streams(self) -> list[str]:
+        """Every stream the workers consume: the direct producers', then the HTTP ones."""
+        return self.ingest_streams() + self.http_streams()
+
+    def stream_delivered(self, stream: str) -> str:
+        """Entries of ``stream`` delivered to the group (or found deleted before)."""
+        return f"{self._slot_of(stream)}:delivered"
+
+    def stream_bytes(self, stream: str) -> str:
+        """What was ever added to an HTTP ingest stream: a hash of bytes and entries."""
+        return f"{self._slot_of(stream)}:bytes"
+
+    def stream_deleted(self, stream: str) -> str:
+        """Entries of ``stream`` deleted before any worker stored them."""
+        return f"{self._slot_of(stream)}:deleted"
+
+    @staticmethod
+    def _slot_of(stream: str) -> str:
+        """A prefix hashing to ``stream``'s slot: the stream itself when it has a hash
+        tag, else the stream's name as the tag."""
+        return stream if "{" in stream else f"{{{stream}}}"
 
     @property
     def dead(self) -> str:
@@ -142,3 +181,10 @@ class KeyNames:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    def counter(self, name: str) -> str:
+        """A system-wide count (``conflicts``: deliveries refused as conflicting duplicates)."""
+        return f"{self.prefix}:count:{name}"
+
+    def secret(self, name: str) -> str:
+        return f"{self.prefix}:secret:{name}"

@@ -21,18 +21,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from marshmallow.validate import Range
 
+from collector import jsoncodec, jsonscan
 from collector.errors import PayloadTooLarge
 from collector.events import normalized_input
 from collector.http_input import encode_within_limit
 from collector.leaves import MAX_SAFE_INTEGER
-from collector.schema import NAME_PATTERN, Text, is_valid_event_id
+from collector.schema import DATA_MAX_DEPTH, NAME_PATTERN, Text, is_valid_event_id
 from collector.settings import Settings
 
 MAX_LIST = 1000
+# The body (1) holds entity_json, which becomes data (2): data's own 10 levels, plus one.
+LEGACY_MAX_DEPTH = DATA_MAX_DEPTH + 1
 
 
 class LegacyError(Exception):
@@ -134,8 +136,16 @@ def from_request(client_id: str | None, body: bytes) -> tuple[dict[str, Any], di
     if not client_id:
         raise LegacyError("Client ID is required")
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        # the body is one event (at most AUDIT_MAX_EVENT_BYTES): its depth is checked
+        # before it is parsed, and integers beyond 64 bits are refused, not rounded
+        if jsonscan.could_be_deeper(body, LEGACY_MAX_DEPTH):
+            jsonscan.depth(body, LEGACY_MAX_DEPTH)
+        payload = jsoncodec.loads(body)
+    except jsonscan.TooDeep:
+        raise LegacyError(
+            "Invalid JSON provided.", f"entity_json: Must be at most {DATA_MAX_DEPTH} levels deep."
+        ) from None
+    except (jsonscan.Unbalanced, jsoncodec.JSONError) as exc:
         raise LegacyError("Invalid JSON provided.", str(exc).splitlines()[0]) from None
     if not isinstance(payload, dict):
         raise LegacyError("Invalid JSON provided.", "The body must be a JSON object.")

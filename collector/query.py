@@ -12,12 +12,12 @@ type that never fails) would otherwise walk a whole set; instead the page comes 
 short, even empty, with a ``next_cursor`` that resumes the walk where it stopped.
 Only a ``null`` ``next_cursor`` says that no match is left.
 A cursor records a fingerprint of the filters and order it was made for; using it
-with others is a 400, never a silent restart.
+with others is a 400, never a silent restart. Cursors are signed
+(:mod:`collector.cursors`): one this service did not make is a 400 too.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from collections.abc import Iterator, Mapping
@@ -32,6 +32,7 @@ from marshmallow import fields as mf
 
 from collector import scripts
 from collector.compression import Codec
+from collector.cursors import CursorSigner
 from collector.errors import BadRequest
 from collector.events import INDEXED_FIELDS, UNINDEXED
 from collector.keys import KeyNames
@@ -62,6 +63,9 @@ PAGE_BUDGET = 8_000
 # Events one script call returns at most: a limit=1000 page takes five calls, none long.
 CALL_ITEMS = 250
 PAGE_TIME_BUDGET_S = 0.008
+# Bytes of events one page holds at most (past its first call): a page of large events
+# stops early and hands a next_cursor, so the API never builds a huge reply.
+PAGE_BYTES = 4 * 1024 * 1024
 
 
 class ListQuerySchema(Schema):
@@ -166,19 +170,21 @@ def parse_list_args(
     return Filters.from_args(loaded, default_tenant), loaded["limit"], loaded.get("cursor")
 
 
-def encode_cursor(filters: Filters, member: str | None = None, seq: int | None = None) -> str:
-    """A cursor resuming after an index member (time order) or a seq (persistence order)."""
+def encode_cursor(
+    signer: CursorSigner, filters: Filters, member: str | None = None, seq: int | None = None
+) -> str:
+    """A signed cursor resuming after an index member (time order) or a seq (persistence
+    order)."""
     position = {"m": member} if seq is None else {"s": seq}
-    payload = orjson.dumps({"v": 1, "f": filters.fingerprint(), **position})
-    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    return signer.sign(orjson.dumps({"v": 1, "f": filters.fingerprint(), **position}))
 
 
-def _position(filters: Filters, cursor: str) -> Any:
-    """What a cursor made for ``filters`` resumes after (its "s" or "m"). Raises BadRequest."""
+def _position(signer: CursorSigner, filters: Filters, cursor: str) -> Any:
+    """What a cursor made for ``filters`` resumes after (its "s" or "m"). Raises BadRequest:
+    for a cursor this service did not make (signed: :mod:`collector.cursors`) too."""
     field = "s" if filters.after_seq is not None else "m"
+    payload = orjson.loads(signer.verify(cursor))  # signed by us: well-formed JSON
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         position, fingerprint = payload[field], payload["f"]
         if payload.get("v") != 1 or not _valid_position(filters, position):
             raise ValueError
@@ -198,14 +204,14 @@ def _valid_position(filters: Filters, position: Any) -> bool:
     return isinstance(position, str) and "|" in position
 
 
-def decode_cursor(filters: Filters, cursor: str) -> str:
+def decode_cursor(signer: CursorSigner, filters: Filters, cursor: str) -> str:
     """The index member a time-order cursor resumes after. Raises BadRequest."""
-    return str(_position(filters, cursor))
+    return str(_position(signer, filters, cursor))
 
 
-def decode_seq_cursor(filters: Filters, cursor: str) -> int:
+def decode_seq_cursor(signer: CursorSigner, filters: Filters, cursor: str) -> int:
     """The seq a persistence-order cursor resumes after. Raises BadRequest."""
-    return int(_position(filters, cursor))
+    return int(_position(signer, filters, cursor))
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,7 @@ class Query:
         self.redis = redis_client
         self.key_names = key_names
         self.codec = Codec(redis_client, key_names.dictionary, lambda tenant, n: [])
+        self.cursors = CursorSigner(redis_client, key_names.secret("cursor"))
         self.by_seq = SeqReader(redis_client, key_names)
 
     def index_keys(self, filters: Filters) -> list[str]:
@@ -252,7 +259,7 @@ class Query:
         lo = "[" + sort_key(filters.since) if filters.since else "-"
         hi = "(" + sort_key(filters.until) if filters.until else "+"
         if cursor is not None:
-            after = decode_cursor(filters, cursor)
+            after = decode_cursor(self.cursors, filters, cursor)
             if filters.order == "asc":
                 lo = "(" + after
             else:
@@ -261,6 +268,7 @@ class Query:
         keys = [self.key_names.events(filters.tenant), *self.index_keys(filters), *excluded]
         members: list[str] = []
         docs: list[bytes] = []
+        size = 0
         want = limit + 1  # one more than asked, to know whether a next page exists
         wasted, last, started = 0, "", time.monotonic()  # wasted: examined, not matching
         while True:
@@ -275,27 +283,40 @@ class Query:
                 if doc:  # an index entry whose event is gone (mid-purge) is skipped
                     members.append(member.decode())
                     docs.append(self.codec.decode(filters.tenant, doc))
-            if done or len(members) >= want:
+                    size += len(docs[-1])
+            full = size >= PAGE_BYTES  # by bytes: the page ends here
+            if full or done or len(members) >= want:
                 break
             spent = time.monotonic() - started
             if wasted >= PAGE_BUDGET or (spent >= PAGE_TIME_BUDGET_S and wasted > len(members)):
                 # the page's work went mostly on members that do not match: hand back what
                 # was found and resume after the last member examined (none matched there)
-                return Page(docs, encode_cursor(filters, last))
+                return Page(docs, encode_cursor(self.cursors, filters, last))
             if filters.order == "asc":
                 lo = "(" + last
             else:
                 hi = "(" + last
+        if full:  # keep events up to the first that reaches the byte budget
+            total, keep = 0, 0
+            while keep < len(docs) and total < PAGE_BYTES:
+                total += len(docs[keep])
+                keep += 1
+            keep = min(keep, limit)
+            return Page(docs[:keep], encode_cursor(self.cursors, filters, members[keep - 1]))
         if len(docs) > limit:
-            return Page(docs[:limit], encode_cursor(filters, members[limit - 1]))
+            return Page(docs[:limit], encode_cursor(self.cursors, filters, members[limit - 1]))
         return Page(docs, None)
 
     def _page_by_seq(self, filters: Filters, limit: int, cursor: str | None) -> Page:
         """A page in persistence order (the seq index), after ``filters.after_seq``."""
         assert filters.after_seq is not None
-        after = filters.after_seq if cursor is None else decode_seq_cursor(filters, cursor)
+        after = (
+            filters.after_seq
+            if cursor is None
+            else decode_seq_cursor(self.cursors, filters, cursor)
+        )
         found, resume = self.by_seq.page(filters, after, limit)
-        next_cursor = None if resume is None else encode_cursor(filters, seq=resume)
+        next_cursor = None if resume is None else encode_cursor(self.cursors, filters, seq=resume)
         return Page([raw for _, raw in found], next_cursor)
 
     def iterate(self, filters: Filters, page_size: int = 500) -> Iterator[dict[str, Any]]:

@@ -19,8 +19,10 @@ from typing import Any, cast
 import redis
 from redis.cluster import RedisCluster
 
+from collector import scripts
 from collector.connection import refresh_slots
 from collector.errors import Unavailable
+from collector.scripts import ScriptCall
 
 
 def _owner(client: redis.Redis, key: str) -> redis.Redis:
@@ -44,21 +46,48 @@ def add_confirmed(
     a RedisError when the master is unreachable or no longer owns the stream (after a
     failover; the cluster client's slot map is updated so the next call goes right).
     """
-    for attempt in (1, 2):
-        pipe = _owner(client, stream).pipeline(transaction=False)
-        send = cast(Any, pipe).execute_command  # untyped in redis-py
-        send("MULTI")
+
+    def send(pipe: Any) -> None:
+        pipe.execute_command("MULTI")
         for fields in entries:
             pipe.xadd(stream, dict(fields))
-        send("EXEC")
-        send("WAIT", replicas, timeout_ms)
+        pipe.execute_command("EXEC")
+
+    ids = _confirmed(client, stream, send, timeout_ms, replicas)
+    return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+
+def run_confirmed(
+    client: redis.Redis, stream: str, call: ScriptCall, timeout_ms: int, replicas: int = 1
+) -> Any:
+    """Run a script call on ``stream``'s slot (one atomic step that writes it); return its
+    reply once ``replicas`` have its writes. Raises as :func:`add_confirmed`."""
+
+    def send(pipe: Any) -> None:
+        scripts.pipe_call(pipe, call)
+
+    return _confirmed(client, stream, send, timeout_ms, replicas)
+
+
+def _confirmed(client: redis.Redis, stream: str, send: Any, timeout_ms: int, replicas: int) -> Any:
+    """What ``send`` adds to a pipeline on the master of ``stream``, then ``WAIT``, in one
+    round trip; the reply of its last command before ``WAIT``."""
+    for attempt in (1, 2):
+        pipe = _owner(client, stream).pipeline(transaction=False)
+        send(pipe)
+        cast(Any, pipe).execute_command("WAIT", replicas, timeout_ms)  # untyped in redis-py
         try:
-            *_, ids, confirmed = pipe.execute()
+            *_, reply, confirmed = pipe.execute()
         except redis.exceptions.MovedError as moved:
             if attempt == 2 or not isinstance(client, RedisCluster):
                 raise
             # the slot has a new master (a failover): learn it, then write there
             client.nodes_manager.update_moved_exception(moved)
+            continue
+        except redis.exceptions.NoScriptError:
+            if attempt == 2:
+                raise
+            scripts.load_all(_owner(client, stream))  # a master that lost its scripts
             continue
         except (redis.ConnectionError, redis.TimeoutError):
             refresh_slots(client)
@@ -69,5 +98,5 @@ def add_confirmed(
                 "(AUDIT_DURABILITY=replica); retry with the same event ids.",
                 retry_after=1,
             )
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        return reply
     raise AssertionError("unreachable")

@@ -23,6 +23,8 @@ SCHEMA_VERSION = 1
 OUTCOMES = ("success", "failure", "unknown")
 DATA_MAX_BYTES = 32 * 1024
 DATA_MAX_DEPTH = 10
+# actor.id and target.id: bounded, since each value names an index key in Redis.
+ID_MAX_CHARS = 256
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 TENANT_PATTERN = re.compile(r"[A-Za-z0-9._\-]{1,64}")
@@ -203,16 +205,17 @@ class LeanNested(fields.Nested):
 
 
 def _depth(value: Any, level: int) -> int:
-    """Depth of nested objects/arrays, ``value`` itself counted as ``level``."""
+    """Depth of nested objects/arrays, ``value`` itself counted as ``level``.
+
+    A loop with its own stack, not recursion: however deep the value, this answers.
+    """
     deepest = level
-    if isinstance(value, dict):
-        for item in value.values():
-            if isinstance(item, dict | list):
-                deepest = max(deepest, _depth(item, level + 1))
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                deepest = max(deepest, _depth(item, level + 1))
+    stack = [(value, level)]
+    while stack:
+        item, at = stack.pop()
+        deepest = max(deepest, at)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, at + 1) for child in children if isinstance(child, dict | list))
     return deepest
 
 
@@ -285,7 +288,7 @@ class ActorSchema(LeanSchema):
     class Meta:
         unknown = RAISE
 
-    id = Text(required=True, metadata={"example": "alice"})
+    id = Text(required=True, max_len=ID_MAX_CHARS, metadata={"example": "alice"})
     type = Text(max_len=128, load_default="user", metadata={"example": "user"})
     name = Text(max_len=256)
     ip = IPAddress(metadata={"example": "203.0.113.7"})
@@ -298,7 +301,7 @@ class TargetSchema(LeanSchema):
     class Meta:
         unknown = RAISE
 
-    id = Text(required=True, metadata={"example": "invoice-42"})
+    id = Text(required=True, max_len=ID_MAX_CHARS, metadata={"example": "invoice-42"})
     type = Text(max_len=128, metadata={"example": "invoice"})
     name = Text(max_len=256)
 
@@ -333,6 +336,14 @@ class EventSchema(LeanSchema):
     received_at = Timestamp(dump_only=True)
     schema_version = fields.Integer(dump_only=True, metadata={"example": SCHEMA_VERSION})
     seq = fields.Integer(dump_only=True, metadata={"description": "Dense per-tenant sequence."})
+    ingested_by = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "Who handed it in: the API key's name (anonymous with auth off), "
+            "stream:<stream> or rq.",
+            "example": "billing-api",
+        },
+    )
 
 
 class LegacyFieldsSchema(Schema):

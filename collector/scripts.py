@@ -27,6 +27,8 @@ NAMES = (
     "deadletter",
     "xadd",
     "recompress",
+    "guarded_read",
+    "http_add",
     "integrate",
     "checkpoint",
 )

@@ -47,6 +47,7 @@ class AuditService:
         self.proofs = Proofs(redis_client, settings)
         self._backlog = (0.0, 0)
         self._groups_ready = False
+        self._memory = (0.0, 0, 0)  # (checked at, used bytes, maxmemory)
 
     def ping(self) -> bool:
         try:
@@ -66,14 +67,41 @@ class AuditService:
             self._backlog = (time.monotonic(), value)
         return value
 
+    def conflicts(self) -> int:
+        """Deliveries refused as conflicting duplicates, system-wide."""
+        return int(self.redis.get(self.key_names.counter("conflicts")) or 0)
+
+    def _memory_check(self, incoming: int) -> None:
+        """503 when Redis is within 10% (or this request) of its ``maxmemory``: ingest
+        pushes back before Redis starts refusing writes (or evicting keys)."""
+        checked_at, used, most = self._memory
+        if time.monotonic() - checked_at >= BACKLOG_CACHE_S:
+            checked_at = time.monotonic()
+            try:
+                info = self.redis.info("memory")
+                used, most = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+            except redis.ResponseError:  # a Redis without INFO (the embedded store)
+                used, most = 0, 0
+        # this process's own adds count until the next look, as for the backlog
+        self._memory = (checked_at, used + incoming, most)
+        if most and used + incoming > most * 0.9:
+            raise Unavailable(
+                f"Redis is near its maxmemory ({used} of {most} bytes used); retry later.",
+                retry_after=5,
+            )
+
     def submit(
         self,
         events: list[dict[str, Any]],
         received_at: datetime,
         legacy: dict[str, Any] | None = None,
         encoded: list[bytes] | None = None,
+        ingested_by: str = "anonymous",
     ) -> list[str]:
-        """Hand validated events to the ingest stream; raises Unavailable (503) on overload.
+        """Hand validated events to the HTTP ingest streams; raises Unavailable (503) on
+        overload: the whole backlog over AUDIT_MAX_BACKLOG events (refreshed each
+        second), an HTTP stream's unconsumed events or bytes over their limits (checked
+        atomically with the add), or Redis near its ``maxmemory``.
 
         The consumer group is made sure of first, so events added before any worker
         starts are still consumed.
@@ -89,11 +117,19 @@ class AuditService:
                     f"{self.settings.max_backlog} (AUDIT_MAX_BACKLOG).",
                     retry_after=5,
                 )
-            extra: dict[str, str | bytes] = {"received_at": format_utc(received_at)}
+            blobs = encoded if encoded is not None else [orjson.dumps(e) for e in events]
+            self._memory_check(sum(len(b) for b in blobs))
+            extra: dict[str, str | bytes] = {
+                "received_at": format_utc(received_at),
+                "ingested_by": ingested_by,
+            }
             if legacy is not None:
                 extra["legacy"] = orjson.dumps(legacy)
-            replica_wait = REPLICA_WAIT_MS if self.settings.durability == "replica" else None
-            self.streams.add(events, extra, encoded, replica_wait)
+            s = self.settings
+            replica_wait = REPLICA_WAIT_MS if s.durability == "replica" else None
+            self.streams.add_http(
+                events, blobs, extra, s.max_backlog, s.max_backlog_bytes, replica_wait
+            )
             # count what this process added since the last look, so the limit holds
             # between refreshes instead of letting a second's worth through
             checked_at, value = self._backlog

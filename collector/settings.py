@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,13 @@ from collector.keys import KeyNames
 DEFAULT_MAX_BACKLOG = 100_000
 # The most any HTTP body may be; AUDIT_MAX_BODY_BYTES may lower it, never raise it.
 MAX_BODY_BYTES_CEILING = 16 * 1024 * 1024
+# Measured (benchmarks/request_memory.py, docs/security.md): a request costs its serving
+# process at most ~4x its body. 4 MiB holds a full batch (1,000) of ~4 KB events;
+# larger events come in smaller batches.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Unconsumed bytes the HTTP ingest streams may hold before ingest answers 503: about
+# AUDIT_MAX_BACKLOG events of 2.5 KB, far below a Redis of a few GB.
+DEFAULT_MAX_BACKLOG_BYTES = 256 * 1024 * 1024
 
 LOG_FORMATS = ("text", "json")
 DURABILITY_MODES = ("ack", "replica")
@@ -94,7 +102,8 @@ class Settings:
     rq_redis_url: str | None = None
     durability: str = "ack"
     max_clock_skew_s: int = 300
-    max_body_bytes: int = MAX_BODY_BYTES_CEILING
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_backlog_bytes: int = DEFAULT_MAX_BACKLOG_BYTES
     rq_serializer: str = "pickle"
     require_durable: bool = False
     # Live tails one API process serves at once (each holds a thread or greenlet and a
@@ -131,6 +140,11 @@ class Settings:
         return KeyNames(self.prefix, self.partitions)
 
     @property
+    def max_skew(self) -> timedelta:
+        """How far ``occurred_at`` may be ahead of ``received_at`` (AUDIT_MAX_CLOCK_SKEW_S)."""
+        return timedelta(seconds=self.max_clock_skew_s)
+
+    @property
     def auth_required(self) -> bool:
         """Whether API keys are enforced; unset means on (``run`` decides its own default)."""
         return True if self.auth is None else self.auth
@@ -162,6 +176,7 @@ ENV: dict[str, tuple[str, Parser]] = {
         _integer(minimum=256, maximum=MAX_BODY_BYTES_CEILING),
     ),
     "AUDIT_RQ_SERIALIZER": ("rq_serializer", _choice(*RQ_SERIALIZERS)),
+    "AUDIT_MAX_BACKLOG_BYTES": ("max_backlog_bytes", _integer(minimum=1)),
     "AUDIT_MAX_TAILS": ("max_tails", _integer(minimum=0)),
     "AUDIT_REQUIRE_DURABLE": ("require_durable", _flag),
 }

@@ -1,9 +1,13 @@
 """The ingest streams, their consumer group and the dead-letter stream.
 
-Entry format (the stream protocol): field ``event``, the event as JSON; the API
-also sets ``received_at`` (RFC 3339) and, for the legacy routes, ``legacy`` (JSON of
-the old API's own fields; ``seed``, its former name, is still read). Nothing but
-``event`` is required of a producer.
+Entry format (the stream protocol): field ``event``, the event as JSON. Nothing but
+``event`` is required of a producer, and nothing else a direct producer sets is read.
+On the HTTP streams, which only the API writes, it also sets ``received_at`` (RFC
+3339), ``ingested_by`` (the API key's name) and, for the legacy routes, ``legacy``
+(JSON of the old API's own fields; ``seed``, its former name, is still read).
+
+Reads go through :class:`collector.stream_watch.StreamWatch`, which counts entries a
+producer trimmed away before any worker read them.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import redis
 from redis.client import Pipeline
 
 from collector import scripts
+from collector.errors import Unavailable
 from collector.keys import GROUP, KeyNames
-from collector.replicas import add_confirmed
+from collector.replicas import add_confirmed, run_confirmed
 from collector.scripts import ScriptCall
+from collector.stream_watch import StreamWatch
 from collector.timefmt import format_utc, now_utc
 
 # How long a dead-lettered entry is remembered: far longer than any redelivery takes.
@@ -68,18 +74,82 @@ def _text(value: bytes | str) -> str:
 class IngestStreams:
     """Produce to, consume from and inspect the ingest streams."""
 
-    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        key_names: KeyNames,
+        max_ahead_ms: int = 300_000,
+        max_event_bytes: int = 65536,
+    ) -> None:
         self.redis = redis_client
         self.key_names = key_names
-        self.streams = key_names.ingest_streams()
+        self.direct = key_names.ingest_streams()
+        self.http = key_names.http_streams()
+        self.streams = self.direct + self.http
+        self.watch = StreamWatch(redis_client, key_names, max_ahead_ms, max_event_bytes)
+        self._last_ids: dict[str, str] = {}  # per stream, the last id the last read saw
 
     # -- producing --------------------------------------------------------------------
     def partition_for(self, tenant: str) -> int:
         """Spread by tenant: a tenant's events keep their order on one partition."""
-        return zlib.crc32(tenant.encode()) % len(self.streams)
+        return zlib.crc32(tenant.encode()) % len(self.direct)
 
     def stream_for(self, tenant: str) -> str:
-        return self.streams[self.partition_for(tenant)]
+        """The direct producers' stream for ``tenant``."""
+        return self.direct[self.partition_for(tenant)]
+
+    def http_stream_for(self, tenant: str) -> str:
+        """The HTTP ingest stream for ``tenant`` (its partition's)."""
+        return self.http[self.partition_for(tenant)]
+
+    def is_http(self, stream: str) -> bool:
+        """Whether ``stream`` is one only the API writes (its extra fields are trusted)."""
+        return stream in self.http
+
+    def add_http(
+        self,
+        events: Sequence[dict[str, Any]],
+        encoded: Sequence[bytes],
+        extra: dict[str, str | bytes],
+        max_events: int,
+        max_bytes: int,
+        replica_wait_ms: int | None = None,
+    ) -> list[str]:
+        """Add HTTP-accepted events to their HTTP streams; raises Unavailable (503) when a
+        stream's unconsumed events or bytes are over their limits (or, with
+        ``replica_wait_ms``, when no replica confirmed the adds in time).
+
+        The check and the adds are one script call per stream, so concurrent requests
+        overshoot a limit by at most one batch; a batch bound for one stream is all or
+        nothing.
+        """
+        by_stream: dict[str, list[bytes]] = {}
+        for event, blob in zip(events, encoded, strict=True):
+            stream = self.http_stream_for(str(event.get("tenant") or "default"))
+            by_stream.setdefault(stream, []).append(blob)
+        names = ["event", *extra]
+        ids: list[str] = []
+        for stream, blobs in by_stream.items():
+            args: list[Any] = [GROUP, max_events, max_bytes, len(names)]
+            for blob in blobs:
+                args += ["event", blob]
+                for name, value in extra.items():
+                    args += [name, value]
+            call = ScriptCall("http_add", [stream, self.key_names.stream_bytes(stream)], args)
+            if replica_wait_ms is None:
+                reply = scripts.run(self.redis, call)
+            else:
+                reply = run_confirmed(self.redis, stream, call, replica_wait_ms)
+            if _text(reply[0]) != "ok":
+                what, held = _text(reply[1]), int(reply[2])
+                raise Unavailable(
+                    f"The ingest backlog is over its limit of {max_events} events or "
+                    f"{max_bytes} bytes (AUDIT_MAX_BACKLOG, AUDIT_MAX_BACKLOG_BYTES): "
+                    f"{held} {what} not yet stored.",
+                    retry_after=5,
+                )
+            ids += [_text(i) for i in reply[1:]]
+        return ids
 
     def add(
         self,
@@ -133,32 +203,44 @@ class IngestStreams:
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+            else:
+                self.watch.begin(stream)
 
     def read(self, consumer: str, count: int, block_ms: int, start: int = 0) -> list[Entry]:
         """New entries for ``consumer``: at most ``count`` per stream, waiting up to ``block_ms``.
 
-        With several partitions each is read without blocking (a multi-stream read would
-        cross hash slots on a cluster); only when all are empty does it block, on one.
+        Every stream is read with the guarded read (no blocking inside a script), in one
+        pipeline, starting at ``start`` so that no stream waits behind the others. Only
+        when all are empty does it wait, on one stream (a wait on several would cross hash
+        slots on a cluster), for anything after the last id the read saw there.
         """
-        block = block_ms if block_ms > 0 else None  # BLOCK 0 would wait forever
-        if len(self.streams) == 1:
-            reply = self.redis.xreadgroup(
-                GROUP, consumer, {self.streams[0]: ">"}, count=count, block=block
-            )
-            return _entries(reply)
-        order = (
-            self.streams[start % len(self.streams) :] + self.streams[: start % len(self.streams)]
-        )
-        pipe = self.redis.pipeline(transaction=False)
-        for stream in order:
-            pipe.xreadgroup(GROUP, consumer, {stream: ">"}, count=count)
-        entries = [e for reply in pipe.execute() for e in _entries(reply)]
-        if entries or block is None:
+        # at most twice ``count`` entries in all (each at most AUDIT_MAX_EVENT_BYTES as read)
+        count_each = count if len(self.streams) <= 2 else max(16, 2 * count // len(self.streams))
+        rotation = start % len(self.streams)
+        order = self.streams[rotation:] + self.streams[:rotation]
+        entries = self._guarded_reads(consumer, order, count_each)
+        if entries or block_ms <= 0:
             return entries
-        reply = self.redis.xreadgroup(
-            GROUP, consumer, {order[0]: ">"}, count=count, block=min(block_ms, 100)
-        )
-        return _entries(reply)
+        wait_on = order[0]
+        self.redis.xread({wait_on: self._last_ids.get(wait_on, "$")}, block=min(block_ms, 200))
+        return self._guarded_reads(consumer, order, count_each)
+
+    def _guarded_reads(self, consumer: str, order: list[str], count: int) -> list[Entry]:
+        calls = [self.watch.read_call(stream, consumer, count) for stream in order]
+
+        def fill(pipe: Pipeline) -> None:
+            for call in calls:
+                scripts.pipe_call(pipe, call)
+
+        _, replies = scripts.execute(self.redis, fill)
+        entries: list[Entry] = []
+        for stream, reply in zip(order, replies, strict=True):
+            if isinstance(reply, Exception):
+                raise reply
+            read = self.watch.parse(stream, reply)
+            self._last_ids[stream] = read.last_id
+            entries += [Entry(stream, entry_id, fields_) for entry_id, fields_ in read.entries]
+        return entries
 
     def claim(
         self, consumer: str, min_idle_ms: int, count: int = 256, owner: str | None = None
@@ -188,11 +270,21 @@ class IngestStreams:
                 list[tuple[bytes, dict[bytes, bytes] | None]],
                 self.redis.xclaim(stream, GROUP, consumer, min_idle_ms, list(counts)),
             )
+            delivered = set()
             for entry_id, fields_ in got:
-                if fields_ is None:  # deleted from the stream; nothing to deliver
-                    continue
-                eid = _text(entry_id)
-                claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
+                if fields_ is not None:  # None: deleted (older Redis, fakeredis)
+                    eid = _text(entry_id)
+                    delivered.add(eid)
+                    claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
+            # Redis 7 drops a deleted entry from the pending list when it is claimed, and
+            # does not return it: one not delivered that is gone from the stream was
+            # deleted before it was stored (one still there was claimed by another worker)
+            gone = [
+                eid
+                for eid in counts
+                if eid not in delivered and not self.redis.xrange(stream, eid, eid)
+            ]
+            self.watch.count_vanished(stream, gone)
         return claimed
 
     def pipe_ack(self, pipe: Pipeline, entries: Iterable[Entry]) -> None:
@@ -219,7 +311,13 @@ class IngestStreams:
         return None
 
     def backlog(self) -> int:
-        """Entries not yet acked by the group: lag (never delivered) plus pending."""
+        """Entries not yet acked by the group: never delivered, plus pending.
+
+        "Never delivered" is counted from the guarded reads' own counter where there is
+        one: Redis's ``lag`` keeps counting entries a producer trimmed away before they
+        were read (trimming leaves no tombstone), forever, which would let a producer hold
+        HTTP ingest at 503 by trimming its own stream.
+        """
         total = 0
         for stream in self.streams:
             try:
@@ -229,8 +327,11 @@ class IngestStreams:
             if info is None:
                 total += int(self.redis.xlen(stream))
                 continue
-            lag = info.get("lag")
-            total += int(info.get("pending") or 0) + (int(lag) if lag is not None else 0)
+            undelivered = self.watch.undelivered(stream)
+            if undelivered is None:
+                lag = info.get("lag")
+                undelivered = int(lag) if lag is not None else 0
+            total += int(info.get("pending") or 0) + undelivered
         return total
 
     def trim_consumed(self) -> int:
@@ -265,19 +366,27 @@ class IngestStreams:
         return trimmed
 
     def forget_idle_consumers(self, idle_ms: int) -> list[str]:
-        """Delete consumers idle at least ``idle_ms`` with nothing pending; returns their names."""
-        forgotten = []
+        """Delete consumers idle at least ``idle_ms`` with nothing pending on any stream;
+        returns their names. (Every read touches every stream, so a consumer exists on
+        each: it is forgotten everywhere or nowhere.)"""
+        seen: dict[str, list[tuple[str, bool]]] = {}
         for stream in self.streams:
             try:
                 consumers = self.redis.xinfo_consumers(stream, GROUP)
             except redis.ResponseError:
                 continue
             for consumer in consumers:
-                if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms:
-                    name = _text(consumer["name"])
-                    self.redis.xgroup_delconsumer(stream, GROUP, name)
-                    forgotten.append(name)
+                idle = int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms
+                seen.setdefault(_text(consumer["name"]), []).append((stream, idle))
+        forgotten = [name for name, where in seen.items() if all(idle for _, idle in where)]
+        for name in forgotten:
+            for stream, _ in seen[name]:
+                self.redis.xgroup_delconsumer(stream, GROUP, name)
         return forgotten
+
+    def deleted_unconsumed(self) -> int:
+        """Entries producers deleted before any worker stored them, over every stream."""
+        return sum(self.watch.deleted_unconsumed(self.streams).values())
 
     def dead_count(self) -> int:
         return int(self.redis.xlen(self.key_names.dead))

@@ -18,6 +18,7 @@ import fakeredis
 import pytest
 import redis
 from helpers import RedisServer
+from redis.cluster import RedisCluster
 from redis_cluster import LocalCluster, binaries, started_cluster
 
 from api import create_app
@@ -145,3 +146,19 @@ def drain(redis_client: redis.Redis, settings: Settings) -> Callable[..., dict[s
         return StreamWorker(redis_client, settings, name=name).run_burst(claim_idle_ms)
 
     return run
+
+
+@pytest.fixture
+def queue_redis(request, redis_client, monkeypatch):
+    """The Redis of the audit queue: the test's own, except beside a cluster, where RQ
+    cannot go: there the queue is on the private standalone server (AUDIT_RQ_REDIS_URL)
+    and jobs store into the cluster (REDIS_URL), as the RQ worker's environment says."""
+    if not isinstance(redis_client, RedisCluster):
+        return redis_client
+    cluster = request.getfixturevalue("redis_cluster")
+    server = request.getfixturevalue("redis_server")
+    standalone = redis.Redis(port=server.port)
+    standalone.flushall()
+    monkeypatch.setenv("REDIS_URL", cluster.url)
+    monkeypatch.setenv("AUDIT_RQ_REDIS_URL", server.url)
+    return standalone

@@ -61,7 +61,7 @@ def test_a_batch_is_202_with_the_ids_in_order(client, service, drain):
 
 def test_a_batch_lands_as_one_entry_per_event_in_order_with_the_shared_fields(client, redis_client):
     post_json(client, [event(id=f"o{i}", tenant="acme") for i in range(5)])
-    entries = redis_client.xrange("audit:ingest")
+    entries = redis_client.xrange("audit:ingest:http")  # HTTP events: a stream of their own
     assert [orjson.loads(f[b"event"])["id"] for _, f in entries] == [f"o{i}" for i in range(5)]
     assert len({f[b"received_at"] for _, f in entries}) == 1
 
@@ -71,7 +71,7 @@ def test_a_batch_over_several_partitions_lands_on_each_tenants_stream(redis_clie
     tenants = ["acme", "globex", "initech", "umbrella", "acme"]
     body = [event(id=f"p{i}", tenant=t) for i, t in enumerate(tenants)]
     assert post_json(app.test_client(), body).status_code == 202
-    on_streams = sum(redis_client.xlen(f"audit:ingest:{{{k}}}") for k in range(4))
+    on_streams = sum(redis_client.xlen(f"audit:ingest:http:{{{k}}}") for k in range(4))
     assert on_streams == 5
 
 
@@ -321,7 +321,7 @@ def test_a_slot_without_a_master_is_503_never_500(fake_redis, monkeypatch):
     def no_master(*args, **kwargs):
         raise redis.exceptions.SlotNotCoveredError("Slot 1234 is not covered by the cluster")
 
-    monkeypatch.setattr(service.streams, "add", no_master)
+    monkeypatch.setattr(service.streams, "add_http", no_master)
     monkeypatch.setattr(service.store, "get_raw", no_master)
     client = app.test_client()
     for answer in (client.post("/v1/events", json=event()), client.get("/v1/events/x?tenant=a")):

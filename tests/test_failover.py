@@ -43,7 +43,7 @@ def test_killing_a_master_under_load_loses_no_accepted_event(redis_cluster):
     idle = create_app(settings, connect(redis_cluster.url)).test_client()  # sees no traffic
     assert idle.get("/readyz").status_code == 200
     # the master of the stream of the first tenant's partition
-    victim = redis_cluster.node_for_key(service.streams.stream_for(load.tenants[0]))
+    victim = redis_cluster.node_for_key(service.streams.http_stream_for(load.tenants[0]))
     load.start()
     try:
         wait_for(lambda: load.count(202) >= 50, timeout=30)
@@ -72,7 +72,7 @@ def test_with_replica_durability_a_202_means_the_replica_has_it(redis_cluster):
     client = create_app(settings, connect(redis_cluster.url)).test_client()
     answer = client.post("/v1/events", json=event(id="twice-kept", tenant="acme"))
     assert answer.status_code == 202
-    stream = settings.key_names.ingest_streams()[0]
+    stream = settings.key_names.http_streams()[0]  # where HTTP-accepted events go
     replica = next(
         n
         for n in redis_cluster.running()

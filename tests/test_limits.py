@@ -97,7 +97,7 @@ def test_stream_entry_with_an_integer_past_2_53_is_dead_lettered(service, drain)
 
 
 def test_stream_legacy_fields_are_checked_and_reads_stay_up(service, drain, client):
-    stream = service.streams.streams[0]
+    stream = service.streams.http[0]  # the API's own stream: the only one they are read on
     service.redis.xadd(stream, {"event": orjson.dumps(event(id="s1")), "legacy": "[1,2]"})
     service.redis.xadd(
         stream,

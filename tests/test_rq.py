@@ -10,7 +10,6 @@ import orjson
 import pytest
 import redis
 from helpers import event
-from redis.cluster import RedisCluster
 from rq import Queue, SimpleWorker
 
 from cli import main
@@ -22,22 +21,6 @@ from collector.settings import Settings
 def _run_burst(queue_redis) -> None:
     queue = Queue(QUEUE, connection=queue_redis)
     SimpleWorker([queue], connection=queue_redis).work(burst=True)
-
-
-@pytest.fixture
-def queue_redis(request, redis_client, monkeypatch):
-    """The Redis of the audit queue: the test's own, except beside a cluster, where RQ
-    cannot go: there the queue is on the private standalone server (AUDIT_RQ_REDIS_URL)
-    and jobs store into the cluster (REDIS_URL), as the RQ worker's environment says."""
-    if not isinstance(redis_client, RedisCluster):
-        return redis_client
-    cluster = request.getfixturevalue("redis_cluster")
-    server = request.getfixturevalue("redis_server")
-    standalone = redis.Redis(port=server.port)
-    standalone.flushall()
-    monkeypatch.setenv("REDIS_URL", cluster.url)
-    monkeypatch.setenv("AUDIT_RQ_REDIS_URL", server.url)
-    return standalone
 
 
 def test_job_stores_events_and_dead_letters_invalid_ones(redis_client, queue_redis, settings):

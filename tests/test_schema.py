@@ -142,11 +142,13 @@ def test_prepare_raises_the_same_validation_error():
 # ---------------------------------------------------------------------------- normalized_input
 
 
-def test_normalized_input_fills_id_tenant_and_occurred_at():
+def test_normalized_input_fills_id_and_tenant_and_leaves_occurred_at_unsent():
     out = normalized_input(event(), RECEIVED, default_tenant="acme")
     assert out["tenant"] == "acme"
     assert uuid.UUID(out["id"]).version == 7
-    assert out["occurred_at"] == format_utc(RECEIVED)
+    # the worker defaults it to received_at; a redelivery compares it only when both carry one
+    assert "occurred_at" not in out
+    assert stored(out)["occurred_at"] == format_utc(RECEIVED)
     assert validate(out)["tenant"] == "acme"
 
 

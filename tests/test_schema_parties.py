@@ -32,9 +32,14 @@ def test_actor_id_is_required():
     assert "Missing" in rejected_at(event(actor={}), "actor", "id")
 
 
-@pytest.mark.parametrize("value", ["alice", "a", "user:42", "Alice Smith", "x" * 1000])
+@pytest.mark.parametrize("value", ["alice", "a", "user:42", "Alice Smith", "x" * 256])
 def test_actor_id_accepts_a_string(value):
     assert validate(event(actor={"id": value}))["actor"]["id"] == value
+
+
+@pytest.mark.parametrize("party", ["actor", "target"])
+def test_party_ids_are_at_most_256_characters(party):
+    assert "1-256" in rejected_at(event(**{party: {"id": "x" * 257}}), party, "id")
 
 
 @pytest.mark.parametrize("value", ["", 42, None, True, ["alice"], {"id": "alice"}], ids=repr)

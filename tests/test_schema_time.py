@@ -11,9 +11,10 @@ from helpers import (
     rejected_at,
     stored,
 )
+from marshmallow import ValidationError
 
 from collector.events import validate
-from collector.timefmt import parse_rfc3339
+from collector.timefmt import format_utc, parse_rfc3339
 
 # ---------------------------------------------------------------------------- occurred_at
 
@@ -99,10 +100,20 @@ def test_occurred_at_out_of_range_in_utc_is_a_validation_error(value):
     rejected_at(event(occurred_at=value), "occurred_at")
 
 
-def test_occurred_at_latest_instant_is_accepted():
-    assert stored(event(occurred_at="9999-12-31T23:59:59.999999Z"))["occurred_at"] == (
+def test_occurred_at_latest_instant_is_accepted_when_received_then():
+    received = parse_rfc3339("9999-12-31T23:59:00Z")
+    assert stored(event(occurred_at="9999-12-31T23:59:59.999999Z"), received)["occurred_at"] == (
         "9999-12-31T23:59:59.999999Z"
     )
+
+
+def test_occurred_at_past_the_clock_skew_is_refused():
+    ahead = format_utc(RECEIVED + timedelta(seconds=301))
+    with pytest.raises(ValidationError) as caught:
+        stored(event(occurred_at=ahead))
+    assert "300 s" in caught.value.messages["occurred_at"][0]
+    within = format_utc(RECEIVED + timedelta(seconds=300))
+    assert stored(event(occurred_at=within))["occurred_at"] == within
 
 
 @pytest.mark.parametrize(

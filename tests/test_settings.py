@@ -16,7 +16,8 @@ def test_defaults_match_the_configuration_table():
     assert s.auth is None and s.auth_required
     assert (s.log_format, s.signing_key_file, s.log_origin) == (None, None, "audit-trail")
     assert (s.checkpoint_interval_ms, s.checkpoint_dir, s.rq_redis_url) == (1000, None, None)
-    assert (s.durability, s.max_clock_skew_s, s.max_body_bytes) == ("ack", 300, 16 * 1024 * 1024)
+    assert (s.durability, s.max_clock_skew_s, s.max_body_bytes) == ("ack", 300, 4 * 1024 * 1024)
+    assert s.max_backlog_bytes == 256 * 1024 * 1024
     assert (s.rq_serializer, s.require_durable) == ("pickle", False)
 
 

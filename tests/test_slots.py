@@ -98,3 +98,20 @@ def test_dead_letter_script_calls_stay_in_one_slot(fake_redis):
     call = streams.dead_letter_call(letter)
     assert call.script == "deadletter" and len(call.keys) == 2
     assert len(_slots(call.keys)) == 1
+
+
+def test_guarded_reads_and_their_counters_stay_in_the_streams_slot(fake_redis):
+    for partitions in (1, 4):
+        streams = IngestStreams(fake_redis, KeyNames(partitions=partitions))
+        for stream in streams.streams:
+            call = streams.watch.read_call(stream, "c", 10)
+            assert call.script == "guarded_read" and call.keys[0] == stream
+            assert len(_slots(call.keys)) == 1, stream
+
+
+def test_http_streams_and_their_byte_counters_share_a_slot():
+    keys = KeyNames(partitions=4)
+    for direct, http in zip(keys.ingest_streams(), keys.http_streams(), strict=True):
+        assert len(_slots([http, keys.stream_bytes(http)])) == 1
+        assert key_slot(direct.encode()) == key_slot(http.encode())  # a partition, one slot
+    assert KeyNames().http_streams() == ["audit:ingest:http"]

@@ -7,6 +7,7 @@ are already in place; the store is idempotent by (tenant, id), so they land once
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -15,13 +16,15 @@ import time
 from collections.abc import Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
 import redis
 
 from collector import scripts
+from collector.events import PreparedEvent
 from collector.integrity import Integrity
 from collector.maintenance import Maintenance
-from collector.queue_input import from_entry
+from collector.queue_input import from_entry, kept_payload
 from collector.settings import Settings
 from collector.streams import DeadLetter, Entry, IngestStreams
 from collector.timefmt import now_utc
@@ -72,7 +75,9 @@ class StreamWorker:
         self.batch_size = batch_size
         self.block_ms = block_ms
         keys = settings.key_names
-        self.streams = IngestStreams(redis_client, keys)
+        self.streams = IngestStreams(
+            redis_client, keys, settings.max_clock_skew_s * 1000, settings.max_event_bytes
+        )
         self.batch_writer = BatchWriter(redis_client, settings)
         self.maintenance = Maintenance(redis_client, keys, settings)
         self.integrity = Integrity(redis_client, settings)
@@ -216,11 +221,7 @@ class StreamWorker:
         if not entries:
             return
         now = now_utc()
-        s = self.settings
-        deliveries = [
-            Delivery(entry, from_entry(entry, now, s.max_deliveries, s.max_event_bytes))
-            for entry in entries
-        ]
+        deliveries = [Delivery(e, self._decode(e, now), e.stream, e.id) for e in entries]
         self.flush()
         if overlap:
             if self._writer is None:
@@ -228,6 +229,37 @@ class StreamWorker:
             self._inflight = self._writer.submit(self._settle, deliveries)
         else:
             self._settle(deliveries)
+
+    def _decode(self, entry: Entry, now: datetime) -> PreparedEvent | DeadLetter:
+        """One entry as an event or a dead letter; whatever goes wrong stays with it."""
+        s = self.settings
+        if b"__truncated" in entry.fields:  # a huge value: dead-lettered with its digest
+            letter = from_entry(entry, now, s.max_deliveries, s.max_event_bytes)
+            if isinstance(letter, DeadLetter):
+                letter.extra["sha256"] = self._digest(entry)
+            return letter
+        try:
+            return from_entry(
+                entry,
+                now,
+                s.max_deliveries,
+                s.max_event_bytes,
+                trusted=self.streams.is_http(entry.stream),
+                max_skew=s.max_skew,
+            )
+        except Exception as exc:  # a bug must cost one entry, not its batch
+            log.exception("worker %s: entry %s %s could not be decoded", self.name, *entry[:2])
+            payload, extra = kept_payload(entry.fields.get(b"event", b""), s.max_event_bytes)
+            reason = f"could not be decoded: {type(exc).__name__}"
+            return DeadLetter(payload, reason, None, entry.stream, entry.id, extra)
+
+    def _digest(self, entry: Entry) -> str:
+        """SHA-256 of an entry's whole event field, read alone (the batch read had only a
+        preview of it): one huge entry in memory at a time, never a batch of them."""
+        rows = self.redis.xrange(entry.stream, entry.id, entry.id)
+        fields = rows[0][1] if rows else None
+        whole = fields.get(b"event") if fields else None
+        return hashlib.sha256(whole if isinstance(whole, bytes) else b"").hexdigest()
 
     def _settle(self, deliveries: list[Delivery[Entry]]) -> None:
         """Store and dead-letter, then ack what that settled (on the writer thread)."""
@@ -241,10 +273,15 @@ class StreamWorker:
                 if isinstance(d.item, DeadLetter)
             }
             for entry in result.dead_lettered:
-                reason = reasons[entry.stream, entry.id]
-                log.warning(
-                    "worker %s: dead letter %s %s: %s", self.name, entry.stream, entry.id, reason
-                )
+                reason = reasons.get((entry.stream, entry.id))
+                if reason is not None:  # the writer logs the letters it made itself
+                    log.warning(
+                        "worker %s: dead letter %s %s: %s",
+                        self.name,
+                        entry.stream,
+                        entry.id,
+                        reason,
+                    )
         settled = result.settled
         if settled:
             pipe = self.redis.pipeline(transaction=False)

@@ -1,0 +1,165 @@
+"""The shape of a JSON document, checked before any parser builds it, and a batch read
+one item at a time.
+
+A parser that recurses (marshmallow, orjson's encoder, Python's ``json``) can be made
+to fail by nesting alone, and parsing a whole batch at once costs 15-30 times the body
+in Python objects. So, for a body or a stream entry:
+
+- :func:`shape` checks the nesting depth and counts a top-level array's items with a
+  few C-level passes (strings removed, then innermost brackets removed round by
+  round) and builds nothing: 1,000 levels or a million empty objects are refused
+  at the cost of copying the bytes twice;
+- :func:`array_items` hands back a top-level array's items as byte slices, one at a
+  time, so that a batch is parsed and checked one event at a time.
+
+Both check structure only; what they let through is still parsed by a real parser,
+which reports every other kind of malformed JSON.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_WHITESPACE = b" \t\r\n"
+# A first look at each item: most events are far smaller than the limit, and orjson
+# checks the UTF-8 of all it is given, so it is given little, then more.
+_FIRST_WINDOW = 4096
+# orjson's words for "a complete value, then something else" (pinned by a test).
+_AFTER_VALUE = "unexpected content after document"
+_TOO_DEEP = "depth limit exceeded"
+_ORJSON_DEPTH = 1024  # orjson refuses deeper input (without building it)
+
+
+class ShapeError(ValueError):
+    """The document's structure breaks a limit or cannot be JSON."""
+
+
+class TooDeep(ShapeError):
+    """Nested deeper than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"nested more than {limit} levels deep")
+        self.limit = limit
+
+
+class TooManyItems(ShapeError):
+    """A top-level array with more items than the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} items")
+        self.limit = limit
+
+
+class ItemTooLarge(ShapeError):
+    """One item of an array runs past the size limit."""
+
+    def __init__(self, index: int, limit: int) -> None:
+        super().__init__(f"item {index} is over {limit} bytes")
+        self.index = index
+        self.limit = limit
+
+
+class Unbalanced(ShapeError):
+    """Brackets that do not pair up, or something after the document: not JSON."""
+
+
+def could_be_deeper(raw: bytes, limit: int) -> bool:
+    """False when ``raw`` cannot nest deeper than ``limit``: it has too few brackets.
+
+    Two C-level counts, so a common small event skips :func:`depth` altogether.
+    """
+    return raw.count(b"[") + raw.count(b"{") > limit
+
+
+def depth(raw: bytes, limit: int) -> int:
+    """The nesting depth of ``raw``; raises :class:`TooDeep` past ``limit`` and
+    :class:`Unbalanced` when its brackets do not pair up.
+
+    Strings removed, only brackets kept, then each round removes the innermost
+    (empty) pairs, so the rounds needed to empty it are the depth. A pair emptied
+    within a round becomes a marker that is dropped at the end of the round, so it
+    waits for the next: ``{[]}`` takes two rounds, not one.
+    """
+    skeleton = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    rounds = 0
+    while skeleton:
+        if rounds == limit:
+            raise TooDeep(limit)
+        reduced = skeleton.replace(b"[]", b"\0").replace(b"{}", b"\0").replace(b"\0", b"")
+        if len(reduced) == len(skeleton):
+            raise Unbalanced("brackets that do not pair up")
+        skeleton = reduced
+        rounds += 1
+    return rounds
+
+
+def array_items(raw: bytes, max_items: int, max_item_bytes: int) -> list[bytes]:
+    """The items of a top-level JSON array, as byte slices (whitespace around kept).
+
+    Raises :class:`TooManyItems` on reaching item ``max_items + 1`` and
+    :class:`ItemTooLarge` for an item longer than ``max_item_bytes``, both before
+    anything past that point is looked at; :class:`Unbalanced` when the array itself
+    is malformed. The end of each item is where orjson, reading from the item's
+    start, meets content after a complete value; only that item is built, and
+    dropped. A malformed item raises :class:`Unbalanced` with the parser's message.
+    """
+    view = memoryview(raw)
+    pos = len(raw) - len(raw.lstrip(_WHITESPACE))
+    if raw[pos : pos + 1] != b"[":
+        raise Unbalanced("not an array")
+    pos += 1
+    items: list[bytes] = []
+    if not raw[pos:].lstrip(_WHITESPACE).startswith(b"]"):
+        while True:
+            if len(items) == max_items:
+                raise TooManyItems(max_items)
+            size = _value_size(view, pos, max_item_bytes)
+            if size is None:
+                raise ItemTooLarge(len(items), max_item_bytes)
+            items.append(raw[pos : pos + size])
+            pos += size
+            if raw[pos : pos + 1] != b",":
+                break
+            pos += 1
+    if raw[pos:].strip(_WHITESPACE) != b"]":
+        raise Unbalanced("the array does not end after its last item")
+    return items
+
+
+def _value_size(view: memoryview, start: int, most: int) -> int | None:
+    """Bytes from ``start`` to the end of the JSON value there (with the whitespace after),
+    or None when that is more than ``most``. Raises :class:`Unbalanced` with the
+    parser's message when the value is malformed."""
+    window = min(_FIRST_WINDOW, most)
+    while True:
+        end = start + window + 1  # one byte more: a value's end is seen
+        while end < len(view) and 0x80 <= view[end] < 0xC0:
+            end -= 1  # never cut a character in two: orjson checks the UTF-8 first
+        chunk = view[start:end]
+        try:
+            orjson.loads(chunk)
+        except orjson.JSONDecodeError as exc:
+            if str(exc).startswith(_TOO_DEEP):
+                raise TooDeep(_ORJSON_DEPTH) from None
+            if str(exc).startswith(_AFTER_VALUE):  # a whole value, then more: its end
+                size = _bytes_in(chunk, exc.pos)  # orjson counts characters, not bytes
+                return size if size <= most else None
+            if start + len(chunk) >= len(view):
+                raise Unbalanced(str(exc).split(":", 1)[0]) from None
+        else:
+            return len(chunk) if len(chunk) <= most else None  # runs to the end of the body
+        if window >= most:  # cut short by the window (or malformed, found in the next look)
+            return None
+        window = min(window * 4, most)
+
+
+def _bytes_in(chunk: memoryview, chars: int) -> int:
+    """How many bytes of UTF-8 ``chunk`` its first ``chars`` characters take."""
+    head = bytes(chunk[:chars])
+    if head.isascii():
+        return chars
+    return len(bytes(chunk).decode("utf-8", "ignore")[:chars].encode())
