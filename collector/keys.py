@@ -4,7 +4,8 @@ Layout (prefix ``audit``):
 
 - ``audit:ingest`` or ``audit:ingest:{k}``: the ingest stream(s), consumer group ``audit-workers``
 - ``audit:dead``: the dead-letter stream; ``{audit:dead}:seen:<source>/<id>``: a day-long
-  marker per dead-lettered entry, so a redelivered entry is not dead-lettered twice
+  marker per dead-lettered entry, so a redelivered entry is not dead-lettered twice;
+  ``{audit:dead}:total``: entries ever dead-lettered (counted by the script that adds them)
 - ``audit:t:{<tenant>}:*``: one tenant's store; the hash tag puts all of it in one
   cluster slot, so the store script (which assigns the dense ``seq``) is one atomic
   step on one node:
@@ -13,10 +14,16 @@ Layout (prefix ``audit``):
   - ``:ix:time``  sorted set of members ``<18-digit µs since 0001-01-01>|<id>``, all
     scores 0, so lexicographic ranges are time ranges and ties break on the id
   - ``:ix:<field>:<value>``  the same members, one set per filter value
+  - ``:duplicates`` counter of deliveries of an id already stored (the store script's)
+  - ``:hold``     string, present while the tenant is under legal hold (JSON reason);
+    the purge script reads it, so no event of a held tenant is ever purged
 - ``audit:tenants``: set of tenants that have events
 - ``audit:workers``: sorted set, worker name -> last heartbeat (ms)
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
 - ``audit:apikey:<sha256 of the secret>``: the key's name, for lookup by secret
+- ``audit:retention``: hash, tenant -> retention days (0: keep forever)
+- ``audit:holds``: hash, tenant -> JSON of the hold (the list ``retention show`` prints;
+  the tenant's own ``:hold`` key is what purging obeys)
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
 """
 
@@ -98,3 +105,23 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    # -- operations: counters, retention, holds ---------------------------------------
+    @property
+    def dead_total(self) -> str:
+        """Counter of dead letters ever added; in the dead stream's slot."""
+        return f"{{{self.dead}}}:total"
+
+    def duplicates(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:duplicates"
+
+    def hold(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:hold"
+
+    @property
+    def holds(self) -> str:
+        return f"{self.prefix}:holds"
+
+    @property
+    def retention(self) -> str:
+        return f"{self.prefix}:retention"

@@ -111,20 +111,23 @@ class Filters:
 def parse_list_args(
     args: Mapping[str, Any], default_tenant: str = "default"
 ) -> tuple[Filters, int, str | None]:
-    """Validate raw query parameters: (filters, limit, cursor). Raises BadRequest.
+    """Validate raw query parameters: (filters, limit, cursor). Raises BadRequest."""
+    loaded = load_query_args(args, LIST_QUERY_SCHEMA)
+    return Filters.from_args(loaded, default_tenant), loaded["limit"], loaded.get("cursor")
 
-    A parameter given twice is an error, not silently the first of the two.
-    """
+
+def load_query_args(args: Mapping[str, Any], schema: Schema) -> dict[str, Any]:
+    """Query parameters loaded with ``schema``; raises BadRequest (a parameter given twice
+    is an error too, not silently the first of the two)."""
     getlist = getattr(args, "getlist", None)
     if getlist is not None:
         repeated = {k: ["Given more than once."] for k in args if len(getlist(k)) > 1}
         if repeated:
             raise BadRequest("Invalid query parameters.", errors=repeated)
     try:
-        loaded = LIST_QUERY_SCHEMA.load(dict(args))
+        return schema.load(dict(args))
     except ValidationError as exc:
         raise BadRequest("Invalid query parameters.", errors=exc.messages) from None
-    return Filters.from_args(loaded, default_tenant), loaded["limit"], loaded.get("cursor")
 
 
 def encode_cursor(filters: Filters, member: str) -> str:

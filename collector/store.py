@@ -121,11 +121,20 @@ class Store:
         return sorted(t.decode() for t in self.redis.smembers(self.keys.tenants))  # type: ignore[union-attr]
 
     # -- retention --------------------------------------------------------------------
-    def purge_before(self, tenant: str, cutoff: datetime, chunk: int = 500) -> int:
-        """Remove the tenant's events whose ``occurred_at`` is before ``cutoff``."""
+    def purge_before(
+        self,
+        tenant: str,
+        cutoff: datetime,
+        chunk: int = 500,
+        on_step: Callable[[], object] | None = None,
+    ) -> int:
+        """Remove the tenant's events whose ``occurred_at`` is before ``cutoff``, ``chunk``
+        at a time (``on_step`` is called before each step)."""
         removed = 0
         upper = "(" + sort_key(cutoff)
         while True:
+            if on_step is not None:
+                on_step()
             members = cast(
                 list[bytes],
                 self.redis.zrangebylex(

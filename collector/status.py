@@ -1,0 +1,164 @@
+"""What the whole system looks like right now, read from Redis.
+
+One reading serves ``audit-trail status`` (everything) and the scrape-time gauges
+of ``/metrics`` (streams and workers only), so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+import redis
+
+from collector.connection import redacted
+from collector.keys import GROUP, Keys
+
+# A worker is alive when its heartbeat is this recent (the SPEC's audit_workers_alive).
+ALIVE_WITHIN_S = 30.0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    """One consumer of the group: its pending entries and how long it has been idle."""
+
+    name: str
+    pending: int
+    idle_ms: int
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """One ingest stream and the group ``audit-workers`` on it (``group`` False: none yet)."""
+
+    name: str
+    length: int
+    group: bool
+    lag: int  # entries never delivered to the group
+    pending: int  # delivered, not yet acked
+    consumers: list[ConsumerState] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """A worker that sent a heartbeat at some point."""
+
+    name: str
+    last_seen_s: float
+    alive: bool
+
+
+def read_stream(client: redis.Redis, stream: str, with_consumers: bool = False) -> StreamState:
+    """The state of one ingest stream (a stream that does not exist yet is empty)."""
+    length = int(client.xlen(stream))
+    try:
+        groups = cast(list[dict[str, Any]], client.xinfo_groups(stream))
+    except redis.ResponseError:  # no such stream yet
+        groups = []
+    info = next((g for g in groups if _text(g["name"]) == GROUP), None)
+    if info is None:
+        # Nothing consumes it yet: every entry is waiting.
+        return StreamState(stream, length, False, length, 0)
+    # Redis reports no lag after entries were deleted out of order; the whole length
+    # is then the safe (never too low) reading for scaling decisions.
+    lag = info.get("lag")
+    consumers: list[ConsumerState] = []
+    if with_consumers:
+        consumers = [
+            ConsumerState(_text(c["name"]), int(c["pending"]), int(c["idle"]))
+            for c in cast(list[dict[str, Any]], client.xinfo_consumers(stream, GROUP))
+        ]
+    return StreamState(
+        stream,
+        length,
+        True,
+        length if lag is None else int(lag),
+        int(info.get("pending") or 0),
+        consumers,
+    )
+
+
+def read_workers(
+    client: redis.Redis, keys: Keys, alive_within_s: float = ALIVE_WITHIN_S
+) -> list[WorkerState]:
+    """Every worker in the heartbeat list, most recent first."""
+    now = time.time()
+    seen = cast(
+        list[tuple[bytes, float]],
+        client.zrevrange(keys.workers, 0, -1, withscores=True),
+    )
+    out = []
+    for name, score in seen:
+        age = max(0.0, now - score / 1000)
+        out.append(WorkerState(_text(name), round(age, 3), age < alive_within_s))
+    return out
+
+
+def count_alive(client: redis.Redis, keys: Keys, alive_within_s: float = ALIVE_WITHIN_S) -> int:
+    """Workers whose heartbeat is at most ``alive_within_s`` old (one ZCOUNT)."""
+    floor = int((time.time() - alive_within_s) * 1000)
+    return int(client.zcount(keys.workers, floor, "+inf"))
+
+
+def read_tenants(client: redis.Redis, keys: Keys) -> dict[str, int]:
+    """Every tenant with the number of events it holds now (after retention)."""
+    tenants = sorted(_text(t) for t in cast(set[bytes], client.smembers(keys.tenants)))
+    pipe = client.pipeline(transaction=False)
+    for tenant in tenants:
+        pipe.hlen(keys.events(tenant))
+    return dict(zip(tenants, (int(n) for n in pipe.execute()), strict=True))
+
+
+@dataclass
+class SystemStatus:
+    """Everything ``audit-trail status`` shows.
+
+    ``durability`` and ``integrity`` are filled by the parts of the product that know
+    them (the Redis persistence check, the checkpoint signer); None means not known.
+    """
+
+    redis: str
+    streams: list[StreamState]
+    dead_letters: int
+    workers: list[WorkerState]
+    tenants: dict[str, int]
+    durability: str | None = None
+    integrity: str | None = None
+
+    @property
+    def backlog(self) -> int:
+        return sum(s.lag + s.pending for s in self.streams)
+
+    @property
+    def events_stored(self) -> int:
+        return sum(self.tenants.values())
+
+    @property
+    def workers_alive(self) -> int:
+        return sum(1 for w in self.workers if w.alive)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["tenants"] = [{"name": t, "events": n} for t, n in self.tenants.items()]
+        out.update(
+            backlog=self.backlog,
+            events_stored=self.events_stored,
+            workers_alive=self.workers_alive,
+        )
+        return out
+
+
+def read_status(client: redis.Redis, keys: Keys, redis_url: str | None = None) -> SystemStatus:
+    """Read everything once (a handful of round trips per stream and one per tenant set)."""
+    return SystemStatus(
+        redis=redacted(redis_url),
+        streams=[read_stream(client, s, with_consumers=True) for s in keys.ingest_streams()],
+        dead_letters=int(client.xlen(keys.dead)),
+        workers=read_workers(client, keys),
+        tenants=read_tenants(client, keys),
+    )
