@@ -51,7 +51,9 @@ class RedactSecrets(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            # Formatters print exc_text as it is when exc_info is gone (the JSON one
+            # would format exc_info again, secrets and all).
+            record.exc_text, record.exc_info = redact(record.exc_text), None
         return True
 
 

@@ -185,7 +185,11 @@ class IngestStreams:
     def queue_dead_letters(self, pipe: Any, letters: Iterable[DeadLetter]) -> None:
         """Add each letter once per source entry (a redelivery adds nothing)."""
         for letter in letters:
-            keys = [self.keys.dead, self.keys.dead_marker(letter.source, letter.source_id)]
+            keys = [
+                self.keys.dead,
+                self.keys.dead_marker(letter.source, letter.source_id),
+                self.keys.dead_total,
+            ]
             args: list[Any] = [DEAD_MARKER_TTL_S]
             for name, value in letter.fields().items():
                 args += (name, value)

@@ -67,3 +67,14 @@ def test_dead_letter_marker_shares_the_dead_streams_slot():
     keys = Keys()
     marker = keys.dead_marker("audit:ingest:{3}", "1700000000000-0")
     assert key_slot(marker.encode()) == key_slot(keys.dead.encode())
+
+
+def test_dead_letter_counter_shares_the_dead_streams_slot():
+    for keys in (Keys(), Keys(prefix="other")):
+        assert key_slot(keys.dead_total.encode()) == key_slot(keys.dead.encode())
+
+
+def test_a_tenants_hold_and_duplicate_counter_share_its_slot():
+    keys = Keys()
+    slots = _slots([keys.events("acme"), keys.hold("acme"), keys.duplicates("acme")])
+    assert len(slots) == 1
