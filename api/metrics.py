@@ -16,6 +16,7 @@ families, as the SPEC names them.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from flask import Flask, Response, current_app
 from flask_smorest import Blueprint
@@ -47,7 +48,8 @@ def init_app(app: Flask, system: SystemMetrics) -> None:
     telemetry.init_app(app, own)
     if os.environ.get(MULTIPROC_ENV):
         served = CollectorRegistry()
-        MultiProcessCollector(served)
+        add_process_files: Any = MultiProcessCollector  # untyped in prometheus-client
+        add_process_files(served)
     else:
         served = own
     served.register(system)

@@ -15,7 +15,7 @@ succeeded; a crash in between leaves both, and replaying again adds nothing new.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -24,17 +24,16 @@ import orjson
 import redis
 
 from collector import jsoncodec
-from collector.events import PreparedEvent, uuid7
+from collector.events import uuid7
+from collector.intake import from_entry
 from collector.keys import Keys
+from collector.settings import Settings
 from collector.streams import DeadLetter, Entry, IngestStreams
 
 # Fields of a dead-letter entry with a meaning of their own; any other is shown as is.
 _KNOWN = ("event", "reason", "source", "source_id", "failed_at", "errors", "deliveries")
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 PREVIEW_CHARS = 120
-
-# How a payload is checked: the worker's own validation of a stream entry.
-Validator = Callable[[Entry, datetime], PreparedEvent | DeadLetter]
 
 
 def _text(value: bytes | str) -> str:
@@ -118,10 +117,10 @@ class ReplayResult:
 class DeadLetters:
     """Read and act on the dead-letter stream."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys, validate: Validator) -> None:
+    def __init__(self, redis_client: redis.Redis, keys: Keys, settings: Settings) -> None:
         self.redis = redis_client
         self.keys = keys
-        self.validate = validate
+        self.settings = settings
         self.streams = IngestStreams(redis_client, keys)
 
     def count(self) -> int:
@@ -179,7 +178,10 @@ class DeadLetters:
             if not event.get("id"):
                 event["id"] = self._original_id(letter)
             payload = orjson.dumps(event)
-        outcome = self.validate(Entry(self.keys.dead, letter.id, {b"event": payload}), now)
+        # The worker's own validation, as a first delivery (its id is set by now).
+        entry = Entry(self.keys.dead, letter.id, {b"event": payload})
+        limits = self.settings
+        outcome = from_entry(entry, now, limits.max_deliveries, limits.max_event_bytes)
         if isinstance(outcome, DeadLetter):
             return ReplayResult(
                 letter_id, "still invalid", reason=outcome.reason, errors=outcome.errors

@@ -57,7 +57,7 @@ def read_stream(client: redis.Redis, stream: str, with_consumers: bool = False) 
     """The state of one ingest stream (a stream that does not exist yet is empty)."""
     length = int(client.xlen(stream))
     try:
-        groups = cast(list[dict[str, Any]], client.xinfo_groups(stream))
+        groups: list[dict[str, Any]] = client.xinfo_groups(stream)
     except redis.ResponseError:  # no such stream yet
         groups = []
     info = next((g for g in groups if _text(g["name"]) == GROUP), None)
@@ -71,7 +71,7 @@ def read_stream(client: redis.Redis, stream: str, with_consumers: bool = False) 
     if with_consumers:
         consumers = [
             ConsumerState(_text(c["name"]), int(c["pending"]), int(c["idle"]))
-            for c in cast(list[dict[str, Any]], client.xinfo_consumers(stream, GROUP))
+            for c in client.xinfo_consumers(stream, GROUP)
         ]
     return StreamState(
         stream,

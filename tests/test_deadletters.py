@@ -13,12 +13,7 @@ from collector.timefmt import now_utc
 
 @pytest.fixture
 def dead(service):
-    s = service.settings
-
-    def validate(entry, now):
-        return from_entry(entry, now, s.max_deliveries, s.max_event_bytes)
-
-    return DeadLetters(service.redis, service.keys, validate)
+    return DeadLetters(service.redis, service.keys, service.settings)
 
 
 def _xadd(service, payload) -> str:
