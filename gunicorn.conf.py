@@ -23,6 +23,7 @@ are in the comment above ``worker_class``.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -98,17 +99,22 @@ except ValueError as exc:
 # this master never imports it at load). Unset, a folder of this master's own is made;
 # set, the folder given is used. Either way it is wiped when gunicorn starts, so figures
 # of a previous run are never summed in, and a dead worker's files are marked.
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED_ENV = "AUDIT_METRICS_DIR_OWNED"  # survives a config reload (HUP) in this master
-if not os.environ.get(MULTIPROC_ENV):
+if not os.environ.get(_MULTIPROC_ENV):
     _base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-    os.environ[MULTIPROC_ENV] = os.path.join(_base, f"audit-trail-metrics-{os.getpid()}")
-    os.environ[_OWNED_ENV] = os.environ[MULTIPROC_ENV]
+    os.environ[_MULTIPROC_ENV] = os.path.join(_base, f"audit-trail-metrics-{os.getpid()}")
+    os.environ[_OWNED_ENV] = os.environ[_MULTIPROC_ENV]
+# Made now, not only in on_starting: `gunicorn --check-config` builds the app (and its
+# metrics) without starting.
+os.makedirs(os.environ[_MULTIPROC_ENV], exist_ok=True)
+_MASTER_PID = os.getpid()
+_OWNED_DIR = os.environ.get(_OWNED_ENV)
 
 
 def on_starting(server: Any) -> None:
     """Wipe the metrics folder before the first worker starts."""
-    folder = os.environ[MULTIPROC_ENV]
+    folder = os.environ[_MULTIPROC_ENV]
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
         if name.endswith(".db"):
@@ -122,11 +128,18 @@ def child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _remove_owned_folder() -> None:
+    """Remove the metrics folder if this master made it (never from a worker process,
+    which inherits this at-exit hook)."""
+    if os.getpid() == _MASTER_PID and _OWNED_DIR:
+        shutil.rmtree(_OWNED_DIR, ignore_errors=True)
+
+
 def on_exit(server: Any) -> None:
-    """Remove the metrics folder if this master made it."""
-    folder = os.environ.get(_OWNED_ENV)
-    if folder and folder == os.environ.get(MULTIPROC_ENV):
-        shutil.rmtree(folder, ignore_errors=True)
+    _remove_owned_folder()
+
+
+atexit.register(_remove_owned_folder)  # also after --check-config, which never starts
 
 
 # The worker heartbeat file lives in memory: a container's overlay filesystem can stall it.

@@ -11,9 +11,10 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors, events, health, responses, seed
+from api import deadletters, errors, events, export, health, metrics, responses, seed
 from collector.connection import connect
 from collector.ingest import max_body_bytes
+from collector.metrics import SystemMetrics
 from collector.schema import IPAddress
 from collector.service import AuditService
 from collector.settings import Settings
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         },
     )
-    app.extensions["audit"] = AuditService(client, settings)
+    svc = app.extensions["audit"] = AuditService(client, settings)
+    metrics.init_app(app, SystemMetrics(client, svc.keys))
     api = errors.ProblemApi(app)
     errors.register(app)
     app.after_request(responses.bare_options)
@@ -53,6 +55,9 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     api.register_blueprint(events.blp)
     api.register_blueprint(seed.blp)
     api.register_blueprint(health.blp)
+    api.register_blueprint(metrics.blp)
+    api.register_blueprint(export.blp)
+    api.register_blueprint(deadletters.blp)
     _document_docs(app, api)
     return app
 

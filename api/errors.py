@@ -17,6 +17,7 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
+from api.telemetry import request_id
 from collector.errors import AuditError, Unauthorized, Unavailable
 
 PROBLEM = "application/problem+json"
@@ -33,6 +34,9 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    rid = request_id()
+    if rid is not None:
+        body["request_id"] = rid
     response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM)
     for name, value in (headers or {}).items():
         response.headers[name] = value

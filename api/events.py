@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from api.auth import authenticate, current_key, service, tenant_for
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema
+from api.telemetry import count_accepted
 from collector import ingest
 from collector.cloudevents import CloudEventSchema
 from collector.errors import BadRequest, NotFound
@@ -105,6 +106,7 @@ def post_events() -> Response:
     for event in submission.events:
         key.require("ingest", event["tenant"])
     ids = svc.submit(submission.events, received_at, encoded=submission.encoded)
+    count_accepted(len(ids))
     if submission.batch:
         return json_response({"accepted": len(ids), "ids": ids}, 202)
     return json_response({"id": ids[0], "status": "accepted"}, 202)

@@ -16,6 +16,7 @@ from api.schemas import (
     SeedErrorSchema,
     SeedEventSchema,
 )
+from api.telemetry import count_accepted
 from collector import seed
 from collector.errors import PayloadTooLarge
 from collector.events import normalized_input
@@ -107,6 +108,7 @@ def post_event() -> Response:
     except PayloadTooLarge as exc:
         return json_response({"error": "Event too large", "message": exc.detail}, 413)
     [event_id] = service().submit([normalized], received_at, seed=fields, encoded=[encoded])
+    count_accepted(1)
     return json_response(
         {"message": "Audit Log Event added successfully.", "event_id": event_id}, 201
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import redis
 
+from cli import ops
+from collector import logs
 from collector.apikeys import SCOPES
 from collector.errors import AuditError
 from collector.query import DEFAULT_LIMIT, MAX_LIMIT
@@ -60,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--order", choices=("desc", "asc"), default="desc")
     events.add_argument("--format", choices=("table", "json", "ndjson"), default="table")
 
-    sub.add_parser("status", help="streams, consumer group, lag, pending, dead letters, workers")
+    ops.add_parsers(sub)
 
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
@@ -77,9 +79,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``audit-trail`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        logs.configure(os.environ.get("AUDIT_LOG_FORMAT") or None)
+    except ValueError as exc:
+        print(f"audit-trail: error: AUDIT_LOG_FORMAT: {exc}", file=sys.stderr)
+        return 2
     from cli import commands
 
     try:

@@ -10,11 +10,14 @@ from types import FrameType
 from typing import Any
 
 import orjson
+from marshmallow import ValidationError
 
+from cli import ops
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
-from collector.connection import connect, redacted
+from collector.connection import connect
 from collector.errors import BadRequest, ConfigError
+from collector.events import validate
 from collector.query import parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
@@ -31,8 +34,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "worker": worker,
         "emit": emit,
         "events": events,
-        "status": status,
         "keys": keys,
+        **ops.HANDLERS,
     }[args.command]
     return handler(args, settings)
 
@@ -75,6 +78,12 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
             event["data"] = orjson.loads(args.data)
         except orjson.JSONDecodeError as exc:
             raise ConfigError(f"--data is not JSON: {str(exc).splitlines()[0]}") from None
+    problems = field_errors(event)
+    if problems:
+        # The workers would dead-letter it: say why, one line per field, send nothing.
+        for line in problems:
+            print(f"audit-trail: error: {line}", file=sys.stderr)
+        return 2
     if args.url:
         producer = Producer(url=args.url, api_key=args.api_key or os.environ.get("AUDIT_API_KEY"))
         print(producer.post(event)["id"])
@@ -82,6 +91,34 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
         producer = Producer(redis=connect(settings.redis_url), settings=settings)
         print(producer.xadd(event)[0])
     return 0
+
+
+# The event fields' command-line options, for error messages.
+_OPTIONS = {"actor.id": "--actor", "actor.type": "--actor-type", "target.id": "--target"}
+
+
+def field_errors(event: dict[str, Any]) -> list[str]:
+    """``field (--option): message`` for each problem the workers' schema finds."""
+    try:
+        validate(event)
+    except ValidationError as exc:
+        return [
+            f"{path} ({_OPTIONS.get(path, '--' + path.split('.')[0].replace('_', '-'))}): {msg}"
+            for path, msg in _flatten(exc.messages)
+        ]
+    return []
+
+
+def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(messages, dict):
+        return [
+            pair
+            for key, value in messages.items()
+            for pair in _flatten(value, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [(path or "event", " ".join(messages))]
+    return [(path or "event", str(messages))]
 
 
 # Control characters (newlines, terminal escapes) in stored text must not reach the terminal.
@@ -157,31 +194,6 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
             out.write("  ".join(_cell(row.get(n), w).ljust(w) for n, w in TABLE).rstrip() + "\n")
         if page.next_cursor:
             print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
-    return 0
-
-
-def status(args: argparse.Namespace, settings: Settings) -> int:
-    svc = _service(settings)
-    print(f"redis: {redacted(settings.redis_url)}")
-    for stream in svc.streams.streams:
-        length = svc.redis.xlen(stream)
-        try:
-            info = svc.streams.group_info(stream)
-        except Exception:
-            info = None
-        if info is None:
-            print(f"stream {stream}: {length} entries, no consumer group yet")
-            continue
-        print(
-            f"stream {stream}: {length} entries; group audit-workers: lag {info.get('lag')}, "
-            f"pending {info.get('pending')}, consumers {info.get('consumers')}"
-        )
-    print(f"dead letters ({svc.keys.dead}): {svc.streams.dead_count()}")
-    print(f"backlog (lag + pending): {svc.streams.backlog()}")
-    seen = svc.maintenance.workers()
-    print(f"workers seen: {len(seen)} ({sum(1 for _, _, alive in seen if alive)} alive)")
-    for name, age, alive in seen:
-        print(f"  {name}: last heartbeat {age:.1f}s ago{'' if alive else ' (gone)'}")
     return 0
 
 
