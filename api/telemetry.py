@@ -85,8 +85,6 @@ def _finish(response: Response) -> Response:
     path, status = _CONTROL.sub("?", request.path), response.status_code
 
     def done() -> None:
-        # Runs when the server has sent the whole body, so a streamed export's line
-        # and histogram cover all of it.
         seconds = time.perf_counter() - started
         metrics.requests.labels(method, route, str(status)).inc()
         metrics.duration.labels(method, route).observe(seconds)
@@ -106,7 +104,12 @@ def _finish(response: Response) -> Response:
             },
         )
 
-    response.call_on_close(done)
+    if response.is_streamed:
+        # When the server has sent the whole body, so an export's line and histogram
+        # cover all of it.
+        response.call_on_close(done)
+    else:
+        done()
     return response
 
 
