@@ -208,5 +208,6 @@ class Retention:
                 result.purged,
                 result.tenant,
                 result.cutoff,
+                extra={"tenant": result.tenant, "purged": result.purged, "cutoff": result.cutoff},
             )
         return results
