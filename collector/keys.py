@@ -14,6 +14,8 @@ Layout (prefix ``audit``):
   - ``:ix:time``  sorted set of members ``<18-digit µs since 0001-01-01>|<id>``, all
     scores 0, so lexicographic ranges are time ranges and ties break on the id
   - ``:ix:<field>:<value>``  the same members, one set per filter value
+  - ``:ix:seq``   sorted set, event id scored by its ``seq``: persistence order, for
+    ``after_seq`` listings, the live tail and the integrity tree's leaves
   - ``:duplicates`` counter of deliveries of an id already stored (the store script's)
   - ``:hold``     string, present while the tenant is under legal hold (JSON reason);
     the purge script reads it, so no event of a held tenant is ever purged
@@ -78,6 +80,9 @@ class Keys:
 
     def time_index(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:time"
+
+    def seq_index(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:ix:seq"
 
     def field_index(self, tenant: str, field: str, value: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"

@@ -1,16 +1,17 @@
 -- Store a batch of one tenant's events, idempotently, in one atomic step.
--- KEYS[1] events hash, KEYS[2] seq counter, KEYS[3] time index,
+-- KEYS[1] events hash, KEYS[2] seq counter, KEYS[3] time index, KEYS[4] seq index,
 -- then, for each event in order, its nk field-index keys.
 -- ARGV: for each event: id, member, body (JSON without its closing brace), nk.
 -- Returns, per event, the seq it was stored with, or 0 when the id was already stored.
 local out = {}
-local k = 4
+local k = 5
 for a = 1, #ARGV, 4 do
   local id, member, body, nk = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
     local seq = redis.call('INCR', KEYS[2])
     redis.call('HSET', KEYS[1], id, body .. ',"seq":' .. seq .. '}')
     redis.call('ZADD', KEYS[3], 0, member)
+    redis.call('ZADD', KEYS[4], seq, id)
     for j = k, k + nk - 1 do
       redis.call('ZADD', KEYS[j], 0, member)
     end

@@ -47,7 +47,13 @@ class Store:
             if call is None:
                 k = self.keys
                 call = calls[event.tenant] = ScriptCall(
-                    [k.events(event.tenant), k.seq(event.tenant), k.time_index(event.tenant)], []
+                    [
+                        k.events(event.tenant),
+                        k.seq(event.tenant),
+                        k.time_index(event.tenant),
+                        k.seq_index(event.tenant),
+                    ],
+                    [],
                 )
             call.keys.extend(self.keys.field_indexes(event.tenant, event.indexed))
             call.args.extend((event.id, event.member, event.body, len(event.indexed)))
@@ -151,7 +157,8 @@ class Store:
 
     def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
         """The purge-script call removing these index members and their events."""
-        call = ScriptCall([self.keys.events(tenant), self.keys.time_index(tenant)], [])
+        k = self.keys
+        call = ScriptCall([k.events(tenant), k.time_index(tenant), k.seq_index(tenant)], [])
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(raw)) if raw else ()
             call.keys.extend(self.keys.field_index(tenant, f, v) for f, v in index)

@@ -152,3 +152,14 @@ def test_storing_survives_redis_losing_its_scripts(service, drain):
     service.redis.script_flush()
     assert service.store.store([prepare(event(id="direct"), now_utc())]) == [3]
     assert service.redis.xlen(service.keys.dead) == 1
+
+
+def test_seq_index_lists_events_in_persistence_order(service, drain):
+    """The seq index scores each stored event id by its seq; a duplicate adds nothing."""
+    producer = Producer(redis=service.redis, settings=service.settings)
+    for i in range(3):
+        producer.xadd(event(id=f"s{i}", tenant="acme"))
+    producer.xadd(event(id="s1", tenant="acme"))
+    assert drain()["stored"] == 3
+    ranked = service.redis.zrange(service.keys.seq_index("acme"), 0, -1, withscores=True)
+    assert ranked == [(b"s0", 1.0), (b"s1", 2.0), (b"s2", 3.0)]
