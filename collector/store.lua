@@ -1,10 +1,11 @@
 -- Store a batch of one tenant's events, idempotently, in one atomic step.
 -- KEYS[1] events hash, KEYS[2] seq counter, KEYS[3] time index, KEYS[4] seq index,
--- then, for each event in order, its nk field-index keys.
+-- KEYS[5] duplicates counter, then, for each event in order, its nk field-index keys.
 -- ARGV: for each event: id, member, body (JSON without its closing brace), nk.
 -- Returns, per event, the seq it was stored with, or 0 when the id was already stored.
 local out = {}
-local k = 5
+local duplicates = 0
+local k = 6
 for a = 1, #ARGV, 4 do
   local id, member, body, nk = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
@@ -18,7 +19,11 @@ for a = 1, #ARGV, 4 do
     out[#out + 1] = seq
   else
     out[#out + 1] = 0
+    duplicates = duplicates + 1
   end
   k = k + nk
+end
+if duplicates > 0 then
+  redis.call('INCRBY', KEYS[5], duplicates)
 end
 return out

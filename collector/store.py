@@ -52,6 +52,7 @@ class Store:
                         k.seq(event.tenant),
                         k.time_index(event.tenant),
                         k.seq_index(event.tenant),
+                        k.duplicates(event.tenant),
                     ],
                     [],
                 )
@@ -135,7 +136,8 @@ class Store:
         on_step: Callable[[], object] | None = None,
     ) -> int:
         """Remove the tenant's events whose ``occurred_at`` is before ``cutoff``, ``chunk``
-        at a time (``on_step`` is called before each step)."""
+        at a time (``on_step`` is called before each step); returns how many. Nothing is
+        removed from a tenant under legal hold (the purge script checks, each step)."""
         removed = 0
         upper = "(" + sort_key(cutoff)
         while True:
@@ -153,12 +155,17 @@ class Store:
                 self.keys.events(tenant), [m.decode().split("|", 1)[1] for m in members]
             )
             call = self.purge_call(tenant, members, docs)
-            removed += int(self._purge(keys=call.keys, args=call.args))
+            step = int(self._purge(keys=call.keys, args=call.args))
+            if step < 0:  # the tenant is under legal hold: the script removed nothing
+                return removed
+            removed += step
 
     def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
         """The purge-script call removing these index members and their events."""
         k = self.keys
-        call = ScriptCall([k.events(tenant), k.time_index(tenant), k.seq_index(tenant)], [])
+        call = ScriptCall(
+            [k.events(tenant), k.time_index(tenant), k.seq_index(tenant), k.hold(tenant)], []
+        )
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(raw)) if raw else ()
             call.keys.extend(self.keys.field_index(tenant, f, v) for f, v in index)

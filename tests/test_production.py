@@ -163,6 +163,7 @@ def test_metrics_across_gunicorn_processes_and_a_worker(deployment):
         got = scrape(base)
         assert got[("audit_events_accepted_total", ())] == http_events + 1
         assert got[("audit_events_stored_total", ())] == stored
+        assert got[("audit_events_duplicate_total", ())] == 2
         assert got[("audit_dead_letters_total", ())] == 2
         assert got[("audit_dead_letters", ())] == 2
         assert got[("audit_ingest_lag", (("stream", stream),))] == 0

@@ -78,6 +78,22 @@ def test_run_purges_by_policy_and_never_a_held_tenant(service, retention):
     assert retention.run(tenant="held")[0].purged == 3
 
 
+def test_a_hold_set_mid_purge_stops_it_at_the_next_step(service, retention):
+    """The purge script reads the hold itself: no race between a check and a removal."""
+    _store_aged(service, "acme", [40] * 10)
+
+    steps = []
+
+    def hold_after_first_step() -> None:
+        steps.append(1)
+        if len(steps) == 2:
+            service.redis.set(service.keys.hold("acme"), b"{}")
+
+    cutoff = now_utc() - timedelta(days=30)
+    assert service.store.purge_before("acme", cutoff, chunk=3, on_step=hold_after_first_step) == 3
+    assert service.store.count("acme") == 7
+
+
 def test_show_lists_policies_and_holds(service, retention):
     _store_aged(service, "acme", [1])
     retention.set_policy("beta", 3)

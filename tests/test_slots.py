@@ -31,7 +31,7 @@ def test_store_script_calls_stay_in_one_slot_per_tenant(fake_redis):
     assert set(calls) == {"acme", "globex", "initech"}
     for tenant, call in calls.items():
         assert len(_slots(call.keys)) == 1, tenant
-        assert len(call.keys) == 4 + sum(len(e.indexed) for e in events if e.tenant == tenant)
+        assert len(call.keys) == 5 + sum(len(e.indexed) for e in events if e.tenant == tenant)
 
 
 def test_query_keys_stay_in_one_slot(fake_redis):
@@ -59,7 +59,7 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
     ]
     docs = [e.body + b',"seq":1}' for e in prepared]
     call = store.purge_call("acme", [e.member.encode() for e in prepared], [*docs[:2], None])
-    assert len(call.keys) == 3 + 5 + 5  # the missing event has no index keys left to name
+    assert len(call.keys) == 4 + 5 + 5  # the missing event has no index keys left to name
     assert len(_slots(call.keys)) == 1
 
 

@@ -38,6 +38,7 @@ def test_figures_follow_what_was_sent(service, drain):
     drain()
     got = scrape(service)
     assert got[("audit_events_stored_total", ())] == 7
+    assert got[("audit_events_duplicate_total", ())] == 1
     assert got[("audit_dead_letters_total", ())] == 1
     assert got[("audit_dead_letters", ())] == 1
     assert got[("audit_ingest_lag", (("stream", stream),))] == 0
