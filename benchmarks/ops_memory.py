@@ -55,18 +55,36 @@ def store_all(client: redis.Redis, raw: list[bytes], tenant: str | None = None) 
         store.store(batch)
 
 
+def minimal_events(n: int) -> list[bytes]:
+    """``n`` of the smallest realistic events: type, service, actor, a short data."""
+    return [
+        orjson.dumps(
+            {
+                "id": f"{i:032x}",
+                "type": "user.login",
+                "service": "auth",
+                "actor": {"id": f"user-{i % 5000}"},
+                "data": {"ok": True},
+            }
+        )
+        for i in range(n)
+    ]
+
+
 def bytes_per_event(port: int, n: int) -> None:
     client = redis.Redis(port=port)
-    client.flushall()
-    raw = make_events(n)
-    before = int(client.info("memory")["used_memory"])
-    store_all(client, raw)
-    after = int(client.info("memory")["used_memory"])
-    json_size = sum(len(r) for r in raw) / n
-    per_event = (after - before) / n
-    print(f"redis memory: {n} events, {per_event:,.0f} bytes per event in Redis")
-    ratio = per_event / json_size
-    print(f"  event JSON as sent: {json_size:,.0f} bytes; ratio Redis/JSON {ratio:.2f}")
+    print(f"redis memory per stored event ({n} events each):")
+    for label, raw in (("realistic", make_events(n)), ("minimal", minimal_events(n))):
+        client.flushall()
+        before = int(client.info("memory")["used_memory"])
+        store_all(client, raw)
+        after = int(client.info("memory")["used_memory"])
+        json_size = sum(len(r) for r in raw) / n
+        per_event = (after - before) / n
+        print(
+            f"  {label:<9} JSON {json_size:>6,.0f} B  in Redis {per_event:>6,.0f} B  "
+            f"overhead {per_event - json_size:>5,.0f} B  ratio {per_event / json_size:.2f}"
+        )
 
 
 def _free_port() -> int:
