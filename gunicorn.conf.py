@@ -3,7 +3,6 @@
 Every choice can be overridden from the environment (and, as always with gunicorn, by
 command-line flags or ``GUNICORN_CMD_ARGS``):
 
-=========================  ==========  ====================================================
 variable                   default     meaning
 =========================  ==========  ====================================================
 ``PORT``                   ``8000``    port to listen on, on all interfaces (0.0.0.0)
@@ -16,6 +15,22 @@ variable                   default     meaning
 ``AUDIT_LOG_FORMAT``       see below   ``text`` or ``json``: every log line, gunicorn's too
 ``PROMETHEUS_MULTIPROC_DIR`` see below folder of the processes' metric files
 =========================  ==========  ====================================================
+=======
+=============================  =========  ====================================================
+variable                       default    meaning
+=============================  =========  ====================================================
+``PORT``                       ``8000``   port to listen on, on all interfaces (0.0.0.0)
+``WEB_CONCURRENCY``            see below  worker processes
+``GUNICORN_THREADS``           see below  threads per worker (``gthread`` worker class)
+``GUNICORN_WORKER_CLASS``      see below  ``gthread`` or ``sync``
+``GUNICORN_TIMEOUT``           ``30``     seconds a silent worker lives before it is restarted
+``GUNICORN_GRACEFUL_TIMEOUT``  ``25``     seconds in-flight requests get to finish on SIGTERM
+``GUNICORN_KEEPALIVE``         ``5``      seconds an idle keep-alive connection stays open
+``GUNICORN_ACCESS_LOG``        unset      ``-`` for stdout, or a file; unset: no access log
+``GUNICORN_LOG_LEVEL``         ``info``   error log level (the error log goes to stderr)
+``AUDIT_LOG_FORMAT``           see below  ``text`` or ``json``: every log line, gunicorn's too
+``PROMETHEUS_MULTIPROC_DIR``   see below  folder of the processes' metric files (made, wiped)
+=============================  =========  ====================================================
 
 Workers and threads were chosen by measurement (benchmarks/http_ingest.py); the figures
 are in the comment above ``worker_class``.

@@ -11,9 +11,9 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import deadletters, errors, events, export, health, metrics, responses, seed
+from api import deadletters, errors, events, export, health, legacy, metrics, responses
 from collector.connection import connect
-from collector.ingest import max_body_bytes
+from collector.http_input import max_body_bytes
 from collector.metrics import SystemMetrics
 from collector.schema import IPAddress
 from collector.service import AuditService
@@ -47,13 +47,13 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
         },
     )
     svc = app.extensions["audit"] = AuditService(client, settings)
-    metrics.init_app(app, SystemMetrics(client, svc.keys))
+    metrics.init_app(app, SystemMetrics(client, svc.key_names))
     api = errors.ProblemApi(app)
     errors.register(app)
     app.after_request(responses.bare_options)
     api.ma_plugin.converter.add_attribute_function(_ip_address)
     api.register_blueprint(events.blp)
-    api.register_blueprint(seed.blp)
+    api.register_blueprint(legacy.blp)
     api.register_blueprint(health.blp)
     api.register_blueprint(metrics.blp)
     api.register_blueprint(export.blp)

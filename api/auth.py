@@ -10,7 +10,8 @@ from collector.service import AuditService
 
 def service() -> AuditService:
     """The app's core service (set by ``create_app``)."""
-    return current_app.extensions["audit"]
+    svc: AuditService = current_app.extensions["audit"]
+    return svc
 
 
 def authenticate() -> None:
@@ -23,7 +24,9 @@ def authenticate() -> None:
 
 
 def current_key() -> ApiKey:
-    return g.api_key
+    """The API key of the request in hand (set by :func:`authenticate`)."""
+    key: ApiKey = g.api_key
+    return key
 
 
 def tenant_for(requested: str | None, scope: str) -> str:

@@ -83,7 +83,7 @@ class ReplaySchema(Schema):
 def _letters() -> DeadLetters:
     current_key().require("admin")
     svc = service()
-    return DeadLetters(svc.redis, svc.keys, svc.settings)
+    return DeadLetters(svc.redis, svc.key_names, svc.settings)
 
 
 @blp.route("/v1/dead-letters", methods=["GET"])

@@ -1,7 +1,7 @@
 """One place that turns every error into RFC 9457 ``application/problem+json``.
 
-Covers the core's exceptions, Werkzeug's HTTP errors (404, 405, 413 ...), webargs'
-query-validation errors and anything unexpected (a 500 with no stack trace).
+Covers the core's exceptions, Werkzeug's HTTP errors (404, 405, 413 ...) and anything
+unexpected (a 500 with no stack trace).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
 from api.telemetry import request_id
-from collector.errors import AuditError, Unauthorized, Unavailable
+from collector.errors import AuditError, Unauthorized, Unavailable, redis_unavailable
 
 PROBLEM = "application/problem+json"
 
@@ -54,31 +54,19 @@ def from_audit_error(exc: AuditError) -> Response:
 
 def from_http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
-    data = getattr(exc, "data", None) or {}
-    errors = data.get("errors") or data.get("messages")
-    if isinstance(errors, dict) and set(errors) <= {"query", "json", "headers", "view_args"}:
-        # webargs keys errors by location first; one location per route here
-        errors = next(iter(errors.values()), None) if len(errors) == 1 else errors
-    detail = data.get("message") or exc.description or exc.name
-    if status == 400 and errors:
-        detail = "Invalid query parameters."
+    detail = exc.description or exc.name
     headers = {}
     valid_methods = getattr(exc, "valid_methods", None)
     if status == 405 and valid_methods:
         headers["Allow"] = ", ".join(valid_methods)
     if status >= 500:
         detail = "The server failed to handle the request."
-    return problem(status, exc.name, detail, errors, headers)
+    return problem(status, exc.name, detail, headers=headers)
 
 
 def from_redis_error(exc: redis.RedisError) -> Response:
     """Redis unreachable (or failing) on any route: 503, retry later."""
-    return problem(
-        503,
-        "Service Unavailable",
-        f"Redis is unavailable: {type(exc).__name__}.",
-        headers={"Retry-After": "1"},
-    )
+    return from_audit_error(redis_unavailable(exc))
 
 
 class ProblemApi(Api):

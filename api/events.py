@@ -9,7 +9,7 @@ from api.auth import authenticate, current_key, service, tenant_for
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema
 from api.telemetry import count_accepted
-from collector import ingest
+from collector import http_input
 from collector.cloudevents import CloudEventSchema
 from collector.errors import BadRequest, NotFound
 from collector.query import ListQuerySchema, parse_list_args
@@ -95,7 +95,7 @@ def post_events() -> Response:
     key = current_key()
     key.require("ingest")
     received_at = now_utc()
-    submission = ingest.decode(
+    submission = http_input.decode(
         request.get_data(cache=False),
         request.content_type,
         request.headers,

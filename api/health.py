@@ -6,8 +6,8 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from api.auth import service
-from api.errors import problem
 from api.schemas import StatusSchema
+from collector.errors import Unavailable
 
 blp = Blueprint("health", __name__, description="Probes for orchestrators.")
 
@@ -32,7 +32,5 @@ def healthz() -> Response:
 @blp.doc(summary="Readiness", responses={"503": {"description": "Redis is unreachable"}})
 def readyz() -> Response:
     if not service().ping():
-        return problem(
-            503, "Service Unavailable", "Redis is unreachable.", headers={"Retry-After": "1"}
-        )
+        raise Unavailable("Redis is unreachable.")
     return Response(b'{"status":"ready"}', mimetype="application/json")

@@ -9,7 +9,7 @@ from flask import Response, request
 
 from api.schemas import ProblemSchema
 
-# OpenAPI security of the /v1 and seed routes: a bearer key, optional (AUDIT_AUTH may be off).
+# OpenAPI security of the /v1 and legacy routes: a bearer key, optional (AUDIT_AUTH may be off).
 SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 
 

@@ -49,8 +49,8 @@ class StatusSchema(Schema):
     status = fields.String(required=True)
 
 
-class SeedEventSchema(Schema):
-    """An event in the seed's shape."""
+class LegacyEventSchema(Schema):
+    """An event in the legacy API's shape."""
 
     event_id = fields.String(required=True)
     event_type = fields.String(required=True)
@@ -62,15 +62,15 @@ class SeedEventSchema(Schema):
     entity_json = fields.Raw(allow_none=True)
 
 
-class SeedCreatedSchema(Schema):
-    """The seed's answer to POST /event."""
+class LegacyCreatedSchema(Schema):
+    """The legacy API's answer to POST /event."""
 
     message = fields.String(required=True)
     event_id = fields.String(required=True)
 
 
-class SeedErrorSchema(Schema):
-    """The seed's error body."""
+class LegacyErrorSchema(Schema):
+    """The legacy API's error body."""
 
     error = fields.String(required=True)
     message = fields.String()

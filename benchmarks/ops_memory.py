@@ -34,16 +34,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from collector.events import prepare  # noqa: E402
-from collector.keys import Keys  # noqa: E402
-from collector.store import Store  # noqa: E402
+from collector.settings import Settings  # noqa: E402
 from collector.timefmt import now_utc  # noqa: E402
+from collector.writer import BatchWriter, Delivery  # noqa: E402
 
 TENANT = "acme"
 
 
 def store_all(client: redis.Redis, raw: list[bytes], tenant: str | None = None) -> None:
     """Store the events through the product's store, 500 per script call."""
-    store = Store(client, Keys())
+    writer = BatchWriter(client, Settings())
     now = now_utc()
     for i in range(0, len(raw), 500):
         batch = []
@@ -52,7 +52,8 @@ def store_all(client: redis.Redis, raw: list[bytes], tenant: str | None = None) 
             if tenant:
                 event["tenant"] = tenant
             batch.append(prepare(event, now))
-        store.store(batch)
+        if writer.write([Delivery(e.id, e) for e in batch]).failed:
+            raise SystemExit("storing failed")
 
 
 def minimal_events(n: int) -> list[bytes]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-from types import FrameType
 from typing import Any
 
 import orjson
@@ -16,12 +14,12 @@ from cli import ops
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
 from collector.connection import connect
-from collector.errors import BadRequest, ConfigError
+from collector.errors import BadRequest, UsageError
 from collector.events import validate
-from collector.query import parse_list_args
+from collector.query import LIST_QUERY_SCHEMA, parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
-from worker import StreamWorker
+from worker import StreamWorker, stop_on_signals
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -46,16 +44,7 @@ def _service(settings: Settings) -> AuditService:
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     consumer = StreamWorker(connect(settings.redis_url), settings, name=args.name)
-    signals = {"count": 0}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        signals["count"] += 1
-        if signals["count"] > 1:
-            os._exit(1)  # second signal: cold stop
-        consumer.stop()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_on_signals(consumer.stop)
     consumer.run()
     return 0
 
@@ -77,7 +66,7 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
         try:
             event["data"] = orjson.loads(args.data)
         except orjson.JSONDecodeError as exc:
-            raise ConfigError(f"--data is not JSON: {str(exc).splitlines()[0]}") from None
+            raise UsageError(f"--data is not JSON: {str(exc).splitlines()[0]}") from None
     problems = field_errors(event)
     if problems:
         # The workers would dead-letter it: say why, one line per field, send nothing.
@@ -143,25 +132,7 @@ TABLE = (
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:
-    raw = {
-        k: v
-        for k, v in vars(args).items()
-        if k
-        in (
-            "tenant",
-            "service",
-            "type",
-            "actor_id",
-            "target_id",
-            "outcome",
-            "since",
-            "until",
-            "limit",
-            "order",
-            "cursor",
-        )
-        and v is not None
-    }
+    raw = {k: v for k, v in vars(args).items() if k in LIST_QUERY_SCHEMA.fields and v is not None}
     try:
         filters, limit, cursor = parse_list_args(raw)
     except BadRequest as exc:
@@ -169,7 +140,7 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
         detail = "; ".join(
             f"--{k.replace('_', '-')}: {' '.join(map(str, v))}" for k, v in errors.items()
         ) or str(exc)
-        raise ConfigError(detail) from None
+        raise UsageError(detail) from None
     page = _service(settings).query.page(filters, limit, cursor)
     items = [orjson.loads(raw) for raw in page.items]
     out = sys.stdout

@@ -134,7 +134,7 @@ def as_options(exc: BadRequest) -> ConfigError:
 # -- status ---------------------------------------------------------------------------
 def status(args: argparse.Namespace, settings: Settings) -> int:
     svc = _service(settings)
-    state = read_status(svc.redis, svc.keys, settings.redis_url)
+    state = read_status(svc.redis, svc.key_names, settings.redis_url)
     if args.format == "json":
         print_json(state.to_dict())
     else:
@@ -179,7 +179,7 @@ DEAD_TABLE = (
 
 def dead(args: argparse.Namespace, settings: Settings) -> int:
     svc = _service(settings)
-    letters = DeadLetters(svc.redis, svc.keys, settings)
+    letters = DeadLetters(svc.redis, svc.key_names, settings)
     command = args.dead_command
     if command == "list":
         if not 1 <= args.limit <= 10_000:
@@ -259,7 +259,7 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
 # -- retention and holds --------------------------------------------------------------
 def _retention(settings: Settings) -> Retention:
     svc = _service(settings)
-    return Retention(svc.redis, svc.keys, settings.retention_days)
+    return Retention(svc.redis, svc.key_names, settings.retention_days)
 
 
 def retention(args: argparse.Namespace, settings: Settings) -> int:

@@ -7,11 +7,7 @@ server finishes its requests); a second one exits at once.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
 import threading
-from types import FrameType
 
 from werkzeug.serving import make_server
 
@@ -19,7 +15,7 @@ from api import create_app
 from collector.connection import connect, embedded, redacted
 from collector.errors import ConfigError
 from collector.settings import Settings
-from worker import StreamWorker
+from worker import StreamWorker, default_name, stop_on_signals
 
 log = logging.getLogger("audit-trail")
 
@@ -43,22 +39,13 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
 
     app = create_app(settings, client)
     server = make_server(host, port, app, threaded=True)
-    base = f"{socket.gethostname()}-{os.getpid()}"
+    base = default_name()
     consumers = [StreamWorker(client, settings, name=f"{base}-{i}") for i in range(workers)]
     threads = [threading.Thread(target=w.run, name=w.name, daemon=True) for w in consumers]
     threads.append(threading.Thread(target=server.serve_forever, name="http", daemon=True))
 
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            log.warning("second signal: exiting now")
-            os._exit(1)
-        log.info("signal %s: stopping (send again to force)", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_on_signals(stop.set)
 
     log.info(
         "audit-trail on http://%s:%d with %d worker(s), using %s",

@@ -1,7 +1,7 @@
 """API keys: created with a secret shown once, stored as a SHA-256 digest, cached briefly.
 
 A lookup is cached for at most :data:`CACHE_TTL_S` seconds, so a revoked key stops
-working everywhere within that time (the contract allows 5 s).
+working everywhere within that time (the README promises 5 s at most).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 import redis
 
-from collector.errors import ConfigError, Forbidden, Unauthorized
-from collector.keys import Keys
+from collector.errors import Forbidden, Unauthorized, UsageError
+from collector.keys import KeyNames
 from collector.schema import is_valid_tenant
 from collector.timefmt import format_utc, now_utc
 
@@ -74,13 +74,14 @@ def digest(secret: str) -> str:
 
 
 def parse_list(raw: str, what: str, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """Split a comma list; raise ConfigError on an empty or unknown item."""
+    """Split a comma list (a command-line argument); raise UsageError on an empty or unknown
+    item."""
     items = tuple(item.strip() for item in raw.split(",") if item.strip())
     if not items:
-        raise ConfigError(f"{what} must name at least one")
+        raise UsageError(f"{what} must name at least one")
     for item in items:
         if allowed is not None and item not in allowed:
-            raise ConfigError(f"unknown {what[:-1]} {item!r}; choose from {', '.join(allowed)}")
+            raise UsageError(f"unknown {what[:-1]} {item!r}; choose from {', '.join(allowed)}")
     return items
 
 
@@ -90,11 +91,11 @@ class ApiKeys:
     def __init__(
         self,
         redis_client: redis.Redis,
-        keys: Keys,
+        key_names: KeyNames,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self.clock = clock  # seconds; tests replace it to expire the cache without sleeping
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
@@ -102,13 +103,13 @@ class ApiKeys:
     def create(self, name: str, scopes: tuple[str, ...], tenants: tuple[str, ...]) -> str:
         """Store a new key; returns its secret (shown once, never stored)."""
         if not _KEY_NAME.fullmatch(name):
-            raise ConfigError("key name must be 1-64 characters of A-Z a-z 0-9 . _ -")
+            raise UsageError("key name must be 1-64 characters of A-Z a-z 0-9 . _ -")
         for scope in scopes:
             if scope not in SCOPES:
-                raise ConfigError(f"unknown scope {scope!r}; choose from {', '.join(SCOPES)}")
+                raise UsageError(f"unknown scope {scope!r}; choose from {', '.join(SCOPES)}")
         for tenant in tenants:
             if tenant != "*" and not is_valid_tenant(tenant):
-                raise ConfigError(f"invalid tenant {tenant!r}")
+                raise UsageError(f"invalid tenant {tenant!r}")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         record: dict[str, Any] = {
             "digest": digest(secret),
@@ -116,23 +117,23 @@ class ApiKeys:
             "tenants": list(tenants),
             "created_at": format_utc(now_utc()),
         }
-        if not self.redis.hsetnx(self.keys.api_keys, name, orjson.dumps(record)):
-            raise ConfigError(f"a key named {name!r} exists; revoke it first")
-        self.redis.set(self.keys.api_key_digest(record["digest"]), name)
+        if not self.redis.hsetnx(self.key_names.api_keys, name, orjson.dumps(record)):
+            raise UsageError(f"a key named {name!r} exists; revoke it first")
+        self.redis.set(self.key_names.api_key_digest(record["digest"]), name)
         return secret
 
     def list(self) -> list[ApiKey]:
-        stored = self.redis.hgetall(self.keys.api_keys)
+        stored = self.redis.hgetall(self.key_names.api_keys)
         return [ApiKey.from_record(n, raw) for n, raw in sorted(stored.items())]
 
     def revoke(self, name: str) -> None:
-        raw = self.redis.hget(self.keys.api_keys, name)
+        raw = self.redis.hget(self.key_names.api_keys, name)
         if raw is None:
-            raise ConfigError(f"no key named {name!r}")
+            raise UsageError(f"no key named {name!r}")
         record = orjson.loads(raw)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(self.keys.api_key_digest(record["digest"]))
-        pipe.hdel(self.keys.api_keys, name)
+        pipe.delete(self.key_names.api_key_digest(record["digest"]))
+        pipe.hdel(self.key_names.api_keys, name)
         pipe.execute()
         self.forget()
 
@@ -158,10 +159,10 @@ class ApiKeys:
             hit = self._cache.get(key_digest)
         if hit is not None and now - hit[0] < CACHE_TTL_S:
             return hit[1]
-        name = self.redis.get(self.keys.api_key_digest(key_digest))
+        name = self.redis.get(self.key_names.api_key_digest(key_digest))
         key = None
         if name is not None:
-            raw = self.redis.hget(self.keys.api_keys, name)
+            raw = self.redis.hget(self.key_names.api_keys, name)
             # the digest must still match: the name may have been revoked and reused
             if raw is not None and orjson.loads(raw)["digest"] == key_digest:
                 key = ApiKey.from_record(name, raw)

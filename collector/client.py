@@ -14,7 +14,6 @@ import orjson
 import redis
 
 from collector.errors import AuditError, ConfigError, Unavailable
-from collector.keys import Keys
 from collector.settings import Settings
 from collector.streams import IngestStreams
 
@@ -50,7 +49,8 @@ class Producer:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return orjson.loads(response.read())
+                answer: dict[str, Any] = orjson.loads(response.read())
+                return answer
         except urllib.error.HTTPError as exc:
             body = exc.read()
             try:
@@ -77,8 +77,7 @@ class Producer:
         Fire and forget: the worker validates; invalid events end in the dead letters.
         """
         items = events if isinstance(events, list) else [events]
-        keys = Keys(self.settings.prefix, self.settings.partitions)
-        return IngestStreams(self._redis(), keys).add(items)
+        return IngestStreams(self._redis(), self.settings.key_names).add(items)
 
     def enqueue(self, events: dict[str, Any] | list[dict[str, Any]]) -> str:
         """Enqueue an RQ job on the ``audit`` queue; returns the job id."""

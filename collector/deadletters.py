@@ -25,8 +25,8 @@ import redis
 
 from collector import jsoncodec
 from collector.events import uuid7
-from collector.intake import from_entry
-from collector.keys import Keys
+from collector.keys import KeyNames
+from collector.queue_input import from_entry
 from collector.settings import Settings
 from collector.streams import DeadLetter, Entry, IngestStreams
 
@@ -117,21 +117,21 @@ class ReplayResult:
 class DeadLetters:
     """Read and act on the dead-letter stream."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys, settings: Settings) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames, settings: Settings) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self.settings = settings
-        self.streams = IngestStreams(redis_client, keys)
+        self.streams = IngestStreams(redis_client, key_names)
 
     def count(self) -> int:
-        return int(self.redis.xlen(self.keys.dead))
+        return int(self.redis.xlen(self.key_names.dead))
 
     def list(self, limit: int = 100, before: str | None = None) -> list[DeadLetterRecord]:
         """Newest first; ``before`` (an id from a previous call) continues after it."""
         high = f"({before}" if before and _ENTRY_ID.match(before) else "+"
         rows = cast(
             list[tuple[bytes, dict[bytes, bytes]]],
-            self.redis.xrevrange(self.keys.dead, high, "-", count=limit),
+            self.redis.xrevrange(self.key_names.dead, high, "-", count=limit),
         )
         return [DeadLetterRecord.from_entry(i, f) for i, f in rows]
 
@@ -140,7 +140,7 @@ class DeadLetters:
             return None
         rows = cast(
             list[tuple[bytes, dict[bytes, bytes]]],
-            self.redis.xrange(self.keys.dead, letter_id, letter_id),
+            self.redis.xrange(self.key_names.dead, letter_id, letter_id),
         )
         return DeadLetterRecord.from_entry(*rows[0]) if rows else None
 
@@ -149,7 +149,8 @@ class DeadLetters:
         low = "-"
         while True:
             rows = cast(
-                list[tuple[bytes, Any]], self.redis.xrange(self.keys.dead, low, "+", count=page)
+                list[tuple[bytes, Any]],
+                self.redis.xrange(self.key_names.dead, low, "+", count=page),
             )
             for entry_id, _ in rows:
                 yield _text(entry_id)
@@ -161,7 +162,7 @@ class DeadLetters:
         """Delete one dead letter; False if there was none with that id."""
         if not _ENTRY_ID.match(letter_id):
             return False
-        return bool(self.redis.xdel(self.keys.dead, letter_id))
+        return bool(self.redis.xdel(self.key_names.dead, letter_id))
 
     def replay(self, letter_id: str, now: datetime, dry_run: bool = False) -> ReplayResult:
         """Validate the payload as the worker will, then put it back on the ingest stream
@@ -179,7 +180,7 @@ class DeadLetters:
                 event["id"] = self._original_id(letter)
             payload = orjson.dumps(event)
         # The worker's own validation, as a first delivery (its id is set by now).
-        entry = Entry(self.keys.dead, letter.id, {b"event": payload})
+        entry = Entry(self.key_names.dead, letter.id, {b"event": payload})
         limits = self.settings
         outcome = from_entry(entry, now, limits.max_deliveries, limits.max_event_bytes)
         if isinstance(outcome, DeadLetter):
@@ -189,7 +190,7 @@ class DeadLetters:
         if dry_run:
             return ReplayResult(letter_id, "would replay", outcome.id)
         [entry_id] = self.streams.add([event], {"replay_of": letter_id}, [payload])
-        self.redis.xdel(self.keys.dead, letter_id)  # only once the XADD succeeded
+        self.redis.xdel(self.key_names.dead, letter_id)  # only once the XADD succeeded
         return ReplayResult(letter_id, "replayed", outcome.id, entry_id)
 
     def _original_id(self, letter: DeadLetterRecord) -> str:
@@ -201,7 +202,7 @@ class DeadLetters:
         """
         if letter.source in self.streams.streams and _ENTRY_ID.match(letter.source_id):
             return derived_id(letter.source, letter.source_id)
-        return letter.extra.get("event_id") or derived_id(self.keys.dead, letter.id)
+        return letter.extra.get("event_id") or derived_id(self.key_names.dead, letter.id)
 
 
 def derived_id(stream: str, entry_id: str) -> str:

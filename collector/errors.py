@@ -22,7 +22,11 @@ class AuditError(Exception):
 
 
 class ConfigError(AuditError):
-    """A setting or command-line option is invalid or missing."""
+    """A setting is invalid or missing."""
+
+
+class UsageError(AuditError):
+    """A command-line argument is invalid."""
 
 
 class PayloadTooLarge(AuditError):
@@ -83,3 +87,8 @@ class Unavailable(AuditError):
     def __init__(self, detail: str, retry_after: int = 1) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+def redis_unavailable(exc: Exception) -> Unavailable:
+    """The 503 for a Redis that failed to answer (unreachable, loading, out of memory...)."""
+    return Unavailable(f"Redis is unavailable: {type(exc).__name__}.")

@@ -48,14 +48,16 @@ class PreparedEvent(NamedTuple):
     @property
     def document(self) -> dict[str, Any]:
         """The stored event without ``seq`` (for tests and previews)."""
-        return orjson.loads(self.body + b"}")
+        document: dict[str, Any] = orjson.loads(self.body + b"}")
+        return document
 
 
 def validate(raw: Any) -> dict[str, Any]:
     """Load ``raw`` with the v1 schema; raises marshmallow's ValidationError."""
     if not isinstance(raw, dict):
         raise ValidationError({"_schema": ["An event must be a JSON object."]})
-    return EVENT_SCHEMA.load(raw)
+    loaded: dict[str, Any] = EVENT_SCHEMA.load(raw)
+    return loaded
 
 
 def stored_document(
@@ -93,7 +95,7 @@ def prepare(
     ``default_id`` is the id used when the event has none (or a function making it,
     called only then); paths that may deliver the same input twice (stream, RQ) derive
     it from the delivery so that a redelivery is stored once. ``extra`` adds trusted,
-    server-side fields (the seed's own fields).
+    server-side fields (the legacy API's own fields).
     """
     loaded = validate(raw)
     if callable(default_id):
@@ -113,8 +115,13 @@ def prepare(
     )
 
 
+# The fields GET /v1/events filters on through an index; index_of reads them from an event.
+INDEXED_FIELDS = ("service", "type", "actor_id", "target_id", "outcome")
+
+
 def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The (field, value) index entries of an event in its stored shape."""
+    """The (field, value) index entries of an event in its stored shape (INDEXED_FIELDS;
+    ``target_id`` only when there is a target)."""
     index = (
         ("service", doc["service"]),
         ("type", doc["type"]),

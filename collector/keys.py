@@ -35,12 +35,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 GROUP = "audit-workers"
-# The index fields of GET /v1/events, in the order the store script receives them.
-INDEXED_FIELDS = ("service", "type", "actor_id", "outcome", "target_id")
 
 
 @dataclass(frozen=True)
-class Keys:
+class KeyNames:
     """Key names for one prefix and partition count."""
 
     prefix: str = "audit"
@@ -52,10 +50,6 @@ class Keys:
         if self.partitions == 1:
             return [f"{self.prefix}:ingest"]
         return [f"{self.prefix}:ingest:{{{k}}}" for k in range(self.partitions)]
-
-    def ingest_stream(self, partition: int) -> str:
-        """The stream of one partition (0 when there is one stream)."""
-        return self.ingest_streams()[partition]
 
     @property
     def dead(self) -> str:

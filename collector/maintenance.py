@@ -13,7 +13,7 @@ from typing import cast
 
 import redis
 
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.settings import Settings
 from collector.store import Store
 from collector.streams import IngestStreams
@@ -34,10 +34,12 @@ FORGET_CONSUMER_MS = 24 * 3600 * 1000
 class Maintenance:
     """Periodic, idempotent chores; safe to call from every worker's loop."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys, settings: Settings) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames, settings: Settings) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self.settings = settings
+        self.streams = IngestStreams(redis_client, key_names)
+        self.store = Store(redis_client, key_names)
         self._last: dict[str, float] = {}
 
     def _due(self, job: str, every: float) -> bool:
@@ -50,14 +52,15 @@ class Maintenance:
     def heartbeat(self, name: str) -> None:
         """Record that worker ``name`` is alive (read by ``audit-trail status``)."""
         if self._due("heartbeat:" + name, HEARTBEAT_EVERY_S):
-            self.redis.zadd(self.keys.workers, {name: int(time.time() * 1000)})
+            self.redis.zadd(self.key_names.workers, {name: int(time.time() * 1000)})
 
     def workers(self) -> list[tuple[str, float, bool]]:
         """(name, seconds since last heartbeat, alive) for every worker ever seen."""
         now = time.time()
         out = []
         seen = cast(
-            list[tuple[bytes, float]], self.redis.zrange(self.keys.workers, 0, -1, withscores=True)
+            list[tuple[bytes, float]],
+            self.redis.zrange(self.key_names.workers, 0, -1, withscores=True),
         )
         for name, score in seen:
             age = max(0.0, now - score / 1000)
@@ -67,10 +70,9 @@ class Maintenance:
     def run_due(self) -> None:
         """Run whatever chores are due."""
         if self._due("trim", TRIM_EVERY_S):
-            streams = IngestStreams(self.redis, self.keys)
-            streams.trim_consumed()
-            for name in streams.forget_idle_consumers(FORGET_CONSUMER_MS):
-                self.redis.zrem(self.keys.workers, name)
+            self.streams.trim_consumed()
+            for name in self.streams.forget_idle_consumers(FORGET_CONSUMER_MS):
+                self.redis.zrem(self.key_names.workers, name)
         if self.settings.retention_days and self._due("retention", RETENTION_EVERY_S):
             self.purge_expired()
 
@@ -79,10 +81,12 @@ class Maintenance:
         days = self.settings.retention_days
         if not days:
             return 0
-        if not self.redis.set(self.keys.lock("retention"), "1", nx=True, ex=int(RETENTION_EVERY_S)):
+        if not self.redis.set(
+            self.key_names.lock("retention"), "1", nx=True, ex=int(RETENTION_EVERY_S)
+        ):
             return 0
         cutoff = now_utc() - timedelta(days=days)
-        store = Store(self.redis, self.keys)
+        store = self.store
         removed = sum(store.purge_before(tenant, cutoff) for tenant in store.tenants())
         if removed:
             log.info("retention: purged %d events older than %s", removed, cutoff.isoformat())

@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.status import count_alive, read_stream
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,9 @@ def _int(value: Any) -> int:
 class SystemMetrics(Collector):
     """A prometheus-client collector: register it on the registry ``/metrics`` serves."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
 
     def describe(self) -> list[Metric]:
         # Registering must not touch Redis: describe without reading.
@@ -64,7 +64,7 @@ class SystemMetrics(Collector):
 
     def _read(self) -> list[Metric]:
         """Every system-wide family, read before any is yielded (all or nothing)."""
-        k, client = self.keys, self.redis
+        k, client = self.key_names, self.redis
         tenants = sorted(t.decode() for t in client.smembers(k.tenants))  # type: ignore[union-attr]
         pipe = client.pipeline(transaction=False)
         for tenant in tenants:

@@ -20,8 +20,10 @@ import redis
 from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
+from collector import scripts
 from collector.errors import BadRequest
-from collector.keys import Keys
+from collector.events import INDEXED_FIELDS
+from collector.keys import KeyNames
 from collector.schema import (
     EVENT_ID_RULE,
     NAME_PATTERN,
@@ -33,7 +35,7 @@ from collector.schema import (
     Text,
     Timestamp,
 )
-from collector.scripts import load_script
+from collector.scripts import ScriptCall
 from collector.timefmt import sort_key
 
 MAX_LIMIT = 1000
@@ -97,9 +99,7 @@ class Filters:
 
     def index_fields(self) -> list[tuple[str, str]]:
         return [
-            (name, value)
-            for name in ("service", "type", "actor_id", "target_id", "outcome")
-            if (value := getattr(self, name)) is not None
+            (name, value) for name in INDEXED_FIELDS if (value := getattr(self, name)) is not None
         ]
 
     def fingerprint(self) -> str:
@@ -125,7 +125,8 @@ def load_query_args(args: Mapping[str, Any], schema: Schema) -> dict[str, Any]:
         if repeated:
             raise BadRequest("Invalid query parameters.", errors=repeated)
     try:
-        return schema.load(dict(args))
+        loaded: dict[str, Any] = schema.load(dict(args))
+        return loaded
     except ValidationError as exc:
         raise BadRequest("Invalid query parameters.", errors=exc.messages) from None
 
@@ -169,14 +170,13 @@ class Page:
 class Query:
     """Runs lists against the store's indexes."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
-        self.keys = keys
-        self._script = redis_client.register_script(load_script("query.lua"))
+        self.key_names = key_names
 
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
-        k, tenant = self.keys, filters.tenant
+        k, tenant = self.key_names, filters.tenant
         sets = [k.field_index(tenant, f, v) for f, v in filters.index_fields()]
         return sets or [k.time_index(tenant)]
 
@@ -190,14 +190,13 @@ class Query:
                 lo = "(" + after
             else:
                 hi = "(" + after
-        keys = [self.keys.events(filters.tenant), *self.index_keys(filters)]
+        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters)]
         members: list[str] = []
         docs: list[bytes] = []
         want = limit + 1  # one more than asked, to know whether a next page exists
         while True:
-            result = self._script(
-                keys=keys, args=[filters.order, lo, hi, want - len(members), SCAN_BUDGET]
-            )
+            args = [filters.order, lo, hi, want - len(members), SCAN_BUDGET]
+            result = scripts.run(self.redis, ScriptCall("query", keys, args))
             done, last, rest = int(result[0]), result[1], result[2:]
             for member, doc in zip(rest[::2], rest[1::2], strict=True):
                 if doc:  # an index entry whose event is gone (mid-purge) is skipped

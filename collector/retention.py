@@ -24,7 +24,7 @@ import orjson
 import redis
 
 from collector.errors import ConfigError
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.schema import is_valid_tenant
 from collector.store import Store
 from collector.timefmt import format_utc, now_utc, sort_key
@@ -81,25 +81,27 @@ def check_tenant(tenant: str) -> str:
 class Retention:
     """Policies, holds and purges over one Redis."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys, default_days: int | None) -> None:
+    def __init__(
+        self, redis_client: redis.Redis, key_names: KeyNames, default_days: int | None
+    ) -> None:
         self.redis = redis_client
-        self.keys = keys
+        self.key_names = key_names
         self.default_days = default_days
-        self.store = Store(redis_client, keys)
+        self.store = Store(redis_client, key_names)
 
     # -- policies ---------------------------------------------------------------------
     def set_policy(self, tenant: str, days: int | None) -> None:
         """The tenant keeps events ``days`` days; None is keep forever."""
         if days is not None and days < 1:
             raise ConfigError("--days must be at least 1")
-        self.redis.hset(self.keys.retention, check_tenant(tenant), days or 0)
+        self.redis.hset(self.key_names.retention, check_tenant(tenant), days or 0)
 
     def unset_policy(self, tenant: str) -> bool:
         """Back to the default policy; False if the tenant had none of its own."""
-        return bool(self.redis.hdel(self.keys.retention, check_tenant(tenant)))
+        return bool(self.redis.hdel(self.key_names.retention, check_tenant(tenant)))
 
     def policies(self) -> dict[str, int]:
-        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.retention))
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key_names.retention))
         return {_text(t): int(d) for t, d in raw.items()}
 
     def effective(self, tenant: str, own: dict[str, int] | None = None) -> tuple[int | None, str]:
@@ -118,17 +120,17 @@ class Retention:
         hold = Hold(check_tenant(tenant), reason, format_utc(now_utc()))
         record = orjson.dumps({"reason": hold.reason, "since": hold.since})
         # The tenant's own key first: it is what purging obeys; the list follows.
-        self.redis.set(self.keys.hold(tenant), record)
-        self.redis.hset(self.keys.holds, tenant, record)
+        self.redis.set(self.key_names.hold(tenant), record)
+        self.redis.hset(self.key_names.holds, tenant, record)
         return hold
 
     def clear_hold(self, tenant: str) -> bool:
         """Lift a hold; False if the tenant was not held."""
-        existed = bool(self.redis.delete(self.keys.hold(check_tenant(tenant))))
-        return bool(self.redis.hdel(self.keys.holds, tenant)) or existed
+        existed = bool(self.redis.delete(self.key_names.hold(check_tenant(tenant))))
+        return bool(self.redis.hdel(self.key_names.holds, tenant)) or existed
 
     def holds(self) -> dict[str, Hold]:
-        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.keys.holds))
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key_names.holds))
         out = {}
         for tenant, record in raw.items():
             data = orjson.loads(record)
@@ -136,13 +138,13 @@ class Retention:
         return out
 
     def is_held(self, tenant: str) -> bool:
-        return bool(self.redis.exists(self.keys.hold(tenant)))
+        return bool(self.redis.exists(self.key_names.hold(tenant)))
 
     # -- what `retention show` prints --------------------------------------------------
     def show(self) -> list[TenantRetention]:
         """Every tenant with events, a policy or a hold."""
         own, holds = self.policies(), self.holds()
-        tenants = {_text(t) for t in cast(set[bytes], self.redis.smembers(self.keys.tenants))}
+        tenants = {_text(t) for t in cast(set[bytes], self.redis.smembers(self.key_names.tenants))}
         out = []
         for tenant in sorted(tenants | set(own) | set(holds)):
             days, source = self.effective(tenant, own)
@@ -188,7 +190,9 @@ class Retention:
 
     def count_before(self, tenant: str, cutoff: datetime) -> int:
         """Events of the tenant whose ``occurred_at`` is before ``cutoff`` (one ZLEXCOUNT)."""
-        return int(self.redis.zlexcount(self.keys.time_index(tenant), "-", "(" + sort_key(cutoff)))
+        return int(
+            self.redis.zlexcount(self.key_names.time_index(tenant), "-", "(" + sort_key(cutoff))
+        )
 
     def run_scheduled(self) -> list[PurgeResult]:
         """Apply every policy if this process wins the minute's lock, else do nothing.
@@ -196,7 +200,7 @@ class Retention:
         The lock is not released at the end: it expires a minute after the last step,
         which is what makes the schedule once a minute across all workers.
         """
-        lock = self.redis.lock(self.keys.lock("retention"), timeout=RUN_EVERY_S)
+        lock = self.redis.lock(self.key_names.lock("retention"), timeout=RUN_EVERY_S)
         if not lock.acquire(blocking=False):
             return []
         results = self.run(on_step=lock.reacquire)

@@ -215,7 +215,7 @@ def _depth(value: Any, level: int) -> int:
     return deepest
 
 
-class JsonObject(dict):
+class JsonObject(dict[str, Any]):
     """A loaded ``data`` object that keeps its JSON, so storing it does not dump it again."""
 
     __slots__ = ("json",)
@@ -314,7 +314,7 @@ class EventSchema(LeanSchema):
     seq = fields.Integer(dump_only=True, metadata={"description": "Dense per-tenant sequence."})
 
 
-class SeedFieldsSchema(Schema):
+class LegacyFieldsSchema(Schema):
     """The proof of concept's own fields, kept verbatim on events posted through its route."""
 
     class Meta:
@@ -329,13 +329,15 @@ class SeedFieldsSchema(Schema):
 class StoredEventSchema(EventSchema):
     """The stored event as the API returns it (documentation only)."""
 
-    seed = fields.Nested(
-        SeedFieldsSchema,
+    legacy = fields.Nested(
+        LegacyFieldsSchema,
         dump_only=True,
-        metadata={"description": "Present only on events posted through the seed's POST /event."},
+        metadata={
+            "description": "Present only on events posted through the old API's POST /event."
+        },
     )
 
 
 # Built once: constructing a marshmallow schema costs far more than loading with it.
 EVENT_SCHEMA = EventSchema()
-SEED_FIELDS_SCHEMA = SeedFieldsSchema()
+LEGACY_FIELDS_SCHEMA = LegacyFieldsSchema()

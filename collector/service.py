@@ -6,7 +6,6 @@ never see a key name.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -15,8 +14,7 @@ import orjson
 import redis
 
 from collector.apikeys import ApiKeys
-from collector.errors import Unavailable
-from collector.keys import Keys
+from collector.errors import Unavailable, redis_unavailable
 from collector.maintenance import Maintenance
 from collector.query import Query
 from collector.settings import Settings
@@ -33,15 +31,14 @@ class AuditService:
     def __init__(self, redis_client: redis.Redis, settings: Settings) -> None:
         self.redis = redis_client
         self.settings = settings
-        self.keys = Keys(settings.prefix, settings.partitions)
-        self.store = Store(redis_client, self.keys)
-        self.query = Query(redis_client, self.keys)
-        self.streams = IngestStreams(redis_client, self.keys)
-        self.api_keys = ApiKeys(redis_client, self.keys)
-        self.maintenance = Maintenance(redis_client, self.keys, settings)
+        self.key_names = settings.key_names
+        self.store = Store(redis_client, self.key_names)
+        self.query = Query(redis_client, self.key_names)
+        self.streams = IngestStreams(redis_client, self.key_names)
+        self.api_keys = ApiKeys(redis_client, self.key_names)
+        self.maintenance = Maintenance(redis_client, self.key_names, settings)
         self._backlog = (0.0, 0)
         self._groups_ready = False
-        self._lock = threading.Lock()
 
     def ping(self) -> bool:
         try:
@@ -61,7 +58,7 @@ class AuditService:
         self,
         events: list[dict[str, Any]],
         received_at: datetime,
-        seed: dict[str, Any] | None = None,
+        legacy: dict[str, Any] | None = None,
         encoded: list[bytes] | None = None,
     ) -> list[str]:
         """Hand validated events to the ingest stream; raises Unavailable (503) on overload.
@@ -81,8 +78,8 @@ class AuditService:
                     retry_after=5,
                 )
             extra: dict[str, str | bytes] = {"received_at": format_utc(received_at)}
-            if seed is not None:
-                extra["seed"] = orjson.dumps(seed)
+            if legacy is not None:
+                extra["legacy"] = orjson.dumps(legacy)
             self.streams.add(events, extra, encoded)
             # count what this process added since the last look, so the limit holds
             # between refreshes instead of letting a second's worth through
@@ -90,5 +87,5 @@ class AuditService:
             self._backlog = (checked_at, value + len(events))
         except redis.RedisError as exc:
             self._groups_ready = False
-            raise Unavailable(f"Redis is unavailable: {type(exc).__name__}.") from None
+            raise redis_unavailable(exc) from None
         return [e["id"] for e in events]

@@ -1,43 +1,71 @@
-"""Configuration: one frozen object, read from the environment once and checked at start."""
+"""Configuration: one frozen object, read from the environment once and checked at start.
+
+Each setting's default is written once, on the :class:`Settings` field; ``ENV``
+says which environment variable sets which field and how its text is read.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from collector.errors import ConfigError
+from collector.keys import KeyNames
 
-# Chosen by measurement (README, "Design"): one worker drains ~10k events/s, so a
-# backlog of 100k is ~10 s of work for one worker; past that, ingest should push back
+# Chosen by measurement (README, "Design"): one worker drains ~20k events/s, so a
+# backlog of 100k is ~5 s of work for one worker; past that, ingest should push back
 # rather than let the "readable within a second" promise slip further.
 DEFAULT_MAX_BACKLOG = 100_000
+# The most any HTTP body may be; AUDIT_MAX_BODY_BYTES may lower it, never raise it.
+MAX_BODY_BYTES_CEILING = 16 * 1024 * 1024
+
+LOG_FORMATS = ("text", "json")
+DURABILITY_MODES = ("ack", "replica")
+RQ_SERIALIZERS = ("pickle", "json")
+
+Parser = Callable[[str, str], Any]
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+def _text(name: str, raw: str) -> str:
+    return raw
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool | None:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return None
+def _integer(minimum: int = 0, maximum: int | None = None) -> Parser:
+    def parse(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def _flag(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in ("on", "true", "1", "yes"):
         return True
     if lowered in ("off", "false", "0", "no"):
         return False
     raise ConfigError(f"{name} must be 'on' or 'off', got {raw!r}")
+
+
+def _choice(*choices: str) -> Parser:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            listed = " or ".join(repr(c) for c in choices)
+            raise ConfigError(f"{name} must be {listed}, got {raw!r}")
+        return value
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -56,6 +84,19 @@ class Settings:
     max_deliveries: int = 5
     claim_idle_ms: int = 30_000
     retention_days: int | None = None
+    # None: text on a terminal, JSON otherwise.
+    log_format: str | None = None
+    signing_key_file: str | None = None
+    log_origin: str = "audit-trail"
+    checkpoint_interval_ms: int = 1000
+    checkpoint_dir: str | None = None
+    # None: the RQ queue lives on REDIS_URL.
+    rq_redis_url: str | None = None
+    durability: str = "ack"
+    max_clock_skew_s: int = 300
+    max_body_bytes: int = MAX_BODY_BYTES_CEILING
+    rq_serializer: str = "pickle"
+    require_durable: bool = False
 
     def __post_init__(self) -> None:
         if not self.prefix or any(c in self.prefix for c in "{} "):
@@ -67,33 +108,56 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from environment variables (``os.environ`` by default)."""
+        """Build settings from environment variables (``os.environ`` by default); a variable
+        unset or empty leaves the field's default."""
         env = os.environ if env is None else env
-        retention = (
-            _int(env, "AUDIT_RETENTION_DAYS", 0, minimum=1)
-            if env.get("AUDIT_RETENTION_DAYS")
-            else None
-        )
-        settings = cls(
-            redis_url=env.get("REDIS_URL") or None,
-            port=_int(env, "PORT", 8000, minimum=0),
-            prefix=env.get("AUDIT_PREFIX") or "audit",
-            partitions=_int(env, "AUDIT_STREAM_PARTITIONS", 1, minimum=1),
-            max_event_bytes=_int(env, "AUDIT_MAX_EVENT_BYTES", 65536, minimum=256),
-            max_batch=_int(env, "AUDIT_MAX_BATCH", 1000, minimum=1),
-            auth=_flag(env, "AUDIT_AUTH"),
-            max_backlog=_int(env, "AUDIT_MAX_BACKLOG", DEFAULT_MAX_BACKLOG, minimum=1),
-            max_deliveries=_int(env, "AUDIT_MAX_DELIVERIES", 5, minimum=1),
-            claim_idle_ms=_int(env, "AUDIT_CLAIM_IDLE_MS", 30_000, minimum=1),
-            retention_days=retention,
-        )
-        return settings.with_(**overrides) if overrides else settings
+        values: dict[str, Any] = {}
+        for name, (field_name, parse) in ENV.items():
+            raw = env.get(name)
+            if raw is not None and raw != "":
+                values[field_name] = parse(name, raw)
+        return cls(**{**values, **overrides})
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (checked again)."""
         return replace(self, **changes)
 
+    @cached_property
+    def key_names(self) -> KeyNames:
+        """The names of every key these settings' prefix and partitions give."""
+        return KeyNames(self.prefix, self.partitions)
+
     @property
     def auth_required(self) -> bool:
         """Whether API keys are enforced; unset means on (``run`` decides its own default)."""
         return True if self.auth is None else self.auth
+
+
+# environment variable -> (Settings field, how its text is read)
+ENV: dict[str, tuple[str, Parser]] = {
+    "REDIS_URL": ("redis_url", _text),
+    "PORT": ("port", _integer(minimum=0)),
+    "AUDIT_PREFIX": ("prefix", _text),
+    "AUDIT_STREAM_PARTITIONS": ("partitions", _integer(minimum=1)),
+    "AUDIT_MAX_EVENT_BYTES": ("max_event_bytes", _integer(minimum=256)),
+    "AUDIT_MAX_BATCH": ("max_batch", _integer(minimum=1)),
+    "AUDIT_AUTH": ("auth", _flag),
+    "AUDIT_MAX_BACKLOG": ("max_backlog", _integer(minimum=1)),
+    "AUDIT_MAX_DELIVERIES": ("max_deliveries", _integer(minimum=1)),
+    "AUDIT_CLAIM_IDLE_MS": ("claim_idle_ms", _integer(minimum=1)),
+    "AUDIT_RETENTION_DAYS": ("retention_days", _integer(minimum=1)),
+    "AUDIT_LOG_FORMAT": ("log_format", _choice(*LOG_FORMATS)),
+    "AUDIT_SIGNING_KEY_FILE": ("signing_key_file", _text),
+    "AUDIT_LOG_ORIGIN": ("log_origin", _text),
+    "AUDIT_CHECKPOINT_INTERVAL_MS": ("checkpoint_interval_ms", _integer(minimum=1)),
+    "AUDIT_CHECKPOINT_DIR": ("checkpoint_dir", _text),
+    "AUDIT_RQ_REDIS_URL": ("rq_redis_url", _text),
+    "AUDIT_DURABILITY": ("durability", _choice(*DURABILITY_MODES)),
+    "AUDIT_MAX_CLOCK_SKEW_S": ("max_clock_skew_s", _integer(minimum=0)),
+    "AUDIT_MAX_BODY_BYTES": (
+        "max_body_bytes",
+        _integer(minimum=256, maximum=MAX_BODY_BYTES_CEILING),
+    ),
+    "AUDIT_RQ_SERIALIZER": ("rq_serializer", _choice(*RQ_SERIALIZERS)),
+    "AUDIT_REQUIRE_DURABLE": ("require_durable", _flag),
+}

@@ -13,7 +13,7 @@ from typing import Any, cast
 import redis
 
 from collector.connection import redacted
-from collector.keys import GROUP, Keys
+from collector.keys import GROUP, KeyNames
 
 # A worker is alive when its heartbeat is this recent (the SPEC's audit_workers_alive).
 ALIVE_WITHIN_S = 30.0
@@ -84,13 +84,13 @@ def read_stream(client: redis.Redis, stream: str, with_consumers: bool = False) 
 
 
 def read_workers(
-    client: redis.Redis, keys: Keys, alive_within_s: float = ALIVE_WITHIN_S
+    client: redis.Redis, key_names: KeyNames, alive_within_s: float = ALIVE_WITHIN_S
 ) -> list[WorkerState]:
     """Every worker in the heartbeat list, most recent first."""
     now = time.time()
     seen = cast(
         list[tuple[bytes, float]],
-        client.zrevrange(keys.workers, 0, -1, withscores=True),
+        client.zrevrange(key_names.workers, 0, -1, withscores=True),
     )
     out = []
     for name, score in seen:
@@ -99,18 +99,20 @@ def read_workers(
     return out
 
 
-def count_alive(client: redis.Redis, keys: Keys, alive_within_s: float = ALIVE_WITHIN_S) -> int:
+def count_alive(
+    client: redis.Redis, key_names: KeyNames, alive_within_s: float = ALIVE_WITHIN_S
+) -> int:
     """Workers whose heartbeat is at most ``alive_within_s`` old (one ZCOUNT)."""
     floor = int((time.time() - alive_within_s) * 1000)
-    return int(client.zcount(keys.workers, floor, "+inf"))
+    return int(client.zcount(key_names.workers, floor, "+inf"))
 
 
-def read_tenants(client: redis.Redis, keys: Keys) -> dict[str, int]:
+def read_tenants(client: redis.Redis, key_names: KeyNames) -> dict[str, int]:
     """Every tenant with the number of events it holds now (after retention)."""
-    tenants = sorted(_text(t) for t in cast(set[bytes], client.smembers(keys.tenants)))
+    tenants = sorted(_text(t) for t in cast(set[bytes], client.smembers(key_names.tenants)))
     pipe = client.pipeline(transaction=False)
     for tenant in tenants:
-        pipe.hlen(keys.events(tenant))
+        pipe.hlen(key_names.events(tenant))
     return dict(zip(tenants, (int(n) for n in pipe.execute()), strict=True))
 
 
@@ -153,12 +155,14 @@ class SystemStatus:
         return out
 
 
-def read_status(client: redis.Redis, keys: Keys, redis_url: str | None = None) -> SystemStatus:
+def read_status(
+    client: redis.Redis, key_names: KeyNames, redis_url: str | None = None
+) -> SystemStatus:
     """Read everything once (a handful of round trips per stream and one per tenant set)."""
     return SystemStatus(
         redis=redacted(redis_url),
-        streams=[read_stream(client, s, with_consumers=True) for s in keys.ingest_streams()],
-        dead_letters=int(client.xlen(keys.dead)),
-        workers=read_workers(client, keys),
-        tenants=read_tenants(client, keys),
+        streams=[read_stream(client, s, with_consumers=True) for s in key_names.ingest_streams()],
+        dead_letters=int(client.xlen(key_names.dead)),
+        workers=read_workers(client, key_names),
+        tenants=read_tenants(client, key_names),
     )

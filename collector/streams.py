@@ -1,8 +1,9 @@
 """The ingest streams, their consumer group and the dead-letter stream.
 
 Entry format (the stream protocol): field ``event``, the event as JSON; the API
-also sets ``received_at`` (RFC 3339) and, for the seed's routes, ``seed`` (JSON of
-the seed's own fields). Nothing but ``event`` is required of a producer.
+also sets ``received_at`` (RFC 3339) and, for the legacy routes, ``legacy`` (JSON of
+the old API's own fields; ``seed``, its former name, is still read). Nothing but
+``event`` is required of a producer.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 import redis
+from redis.client import Pipeline
 
-from collector.keys import GROUP, Keys
-from collector.scripts import load_script
+from collector.keys import GROUP, KeyNames
+from collector.scripts import ScriptCall
 from collector.timefmt import format_utc, now_utc
 
 # How long a dead-lettered entry is remembered: far longer than any redelivery takes.
@@ -64,11 +66,10 @@ def _text(value: bytes | str) -> str:
 class IngestStreams:
     """Produce to, consume from and inspect the ingest streams."""
 
-    def __init__(self, redis_client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
-        self.keys = keys
-        self.streams = keys.ingest_streams()
-        self._dead_letter = redis_client.register_script(load_script("deadletter.lua"))
+        self.key_names = key_names
+        self.streams = key_names.ingest_streams()
 
     # -- producing --------------------------------------------------------------------
     def partition_for(self, tenant: str) -> int:
@@ -175,25 +176,22 @@ class IngestStreams:
                 claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
         return claimed
 
-    def queue_ack(self, pipe: Any, entries: Iterable[Entry]) -> None:
+    def pipe_ack(self, pipe: Pipeline, entries: Iterable[Entry]) -> None:
+        """Add the XACKs of ``entries`` to a pipeline, one per stream."""
         by_stream: dict[str, list[str]] = {}
         for entry in entries:
             by_stream.setdefault(entry.stream, []).append(entry.id)
         for stream, ids in by_stream.items():
             pipe.xack(stream, GROUP, *ids)
 
-    def queue_dead_letters(self, pipe: Any, letters: Iterable[DeadLetter]) -> None:
-        """Add each letter once per source entry (a redelivery adds nothing)."""
-        for letter in letters:
-            keys = [
-                self.keys.dead,
-                self.keys.dead_marker(letter.source, letter.source_id),
-                self.keys.dead_total,
-            ]
-            args: list[Any] = [DEAD_MARKER_TTL_S]
-            for name, value in letter.fields().items():
-                args += (name, value)
-            self._dead_letter(keys=keys, args=args, client=pipe)
+    def dead_letter_call(self, letter: DeadLetter) -> ScriptCall:
+        """The script call adding ``letter`` once per source entry (a redelivery adds nothing)."""
+        k = self.key_names
+        keys = [k.dead, k.dead_marker(letter.source, letter.source_id), k.dead_total]
+        args: list[Any] = [DEAD_MARKER_TTL_S]
+        for name, value in letter.fields().items():
+            args += (name, value)
+        return ScriptCall("deadletter", keys, args)
 
     # -- inspection and housekeeping --------------------------------------------------
     def group_info(self, stream: str) -> dict[str, Any] | None:
@@ -259,7 +257,7 @@ class IngestStreams:
         return forgotten
 
     def dead_count(self) -> int:
-        return int(self.redis.xlen(self.keys.dead))
+        return int(self.redis.xlen(self.key_names.dead))
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """POST /v1/events: the 202 bodies, batches all or nothing, and every error class in order.
 
-Order of checks (SPEC, HTTP API): 413 size, then 415 content type, then 400 JSON,
+Order of checks: 413 size, then 415 content type, then 400 JSON,
 then 422 event. Every error is problem+json; no error is HTML or a stack trace.
 """
 
@@ -10,27 +10,12 @@ import socket
 
 import orjson
 import pytest
-from helpers import event
+from helpers import assert_problem, event
 
 from api import create_app
 from collector.client import Producer
 from collector.connection import connect
 from collector.settings import Settings
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status: int) -> dict:
-    """The response is an RFC 9457 problem with ``status``, never HTML or a traceback."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json(force=True)
-    assert {"type", "title", "status", "detail"} <= set(body)
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and isinstance(body["detail"], str)
-    text = response.get_data(as_text=True)
-    assert "Traceback" not in text and "<html" not in text.lower()
-    return body
 
 
 def post_json(client, payload, **kwargs):

@@ -75,7 +75,7 @@ def test_a_request_id_is_kept_or_made_and_echoed(client, caplog):
 
 @pytest.fixture
 def dead_letters(service, drain):
-    stream = service.keys.ingest_stream(0)
+    stream = service.key_names.ingest_streams()[0]
     service.redis.xadd(stream, {"event": orjson.dumps({"type": "x", "service": "s"})})
     service.redis.xadd(stream, {"event": "{oops"})
     drain()
@@ -104,7 +104,7 @@ def test_dead_letters_over_http(client, dead_letters, drain):
 
 
 def test_a_fixed_dead_letter_replays_and_is_stored(client, service, drain):
-    service.redis.xadd(service.keys.dead, {"event": orjson.dumps(event(id="fixed"))})
+    service.redis.xadd(service.key_names.dead, {"event": orjson.dumps(event(id="fixed"))})
     [letter] = client.get("/v1/dead-letters").get_json()["items"]
     replayed = client.post(f"/v1/dead-letters/{letter['id']}/replay")
     assert replayed.status_code == 202

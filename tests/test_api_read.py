@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
-from helpers import event
+from helpers import assert_problem, event
 
 from collector.client import Producer
 
@@ -101,8 +101,7 @@ def test_get_by_id_returns_the_stored_event(client, stored):
 
 
 def test_get_by_id_unknown_is_404_problem(client, stored):
-    response = client.get("/v1/events/nope")
-    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    assert_problem(client.get("/v1/events/nope"), 404)
 
 
 def test_get_by_id_in_another_tenant(client, redis_client, settings, drain):
@@ -115,8 +114,7 @@ def test_get_by_id_in_another_tenant(client, redis_client, settings, drain):
 
 @pytest.mark.parametrize("tenant", ["a b", "", "x" * 65, "a/b"])
 def test_get_by_id_with_an_invalid_tenant_is_400(client, tenant):
-    response = client.get("/v1/events/x1", query_string={"tenant": tenant})
-    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    assert_problem(client.get("/v1/events/x1", query_string={"tenant": tenant}), 400)
 
 
 # -- filters ------------------------------------------------------------------------------
@@ -203,11 +201,8 @@ def test_a_filter_matching_nothing_is_an_empty_page(client, stored):
     ],
 )
 def test_bad_parameters_are_400_problem(client, query):
-    response = client.get("/v1/events", query_string=query)
-    assert response.status_code == 400, response.get_json()
-    body = response.get_json()
-    assert response.mimetype == "application/problem+json"
-    assert body["status"] == 400 and body["detail"]
+    body = assert_problem(client.get("/v1/events", query_string=query), 400)
+    assert body["detail"]
 
 
 @pytest.mark.parametrize("limit", ["1", "1000"])

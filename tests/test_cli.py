@@ -12,8 +12,7 @@ from contextlib import contextmanager
 
 import orjson
 import pytest
-from conftest import _free_port
-from helpers import event, wait_for
+from helpers import event, free_port, wait_for
 
 from cli import main
 from collector.client import Producer
@@ -46,7 +45,7 @@ def _running(
     tmp_path, *args: str, port_from_env: bool = False
 ) -> Iterator[tuple[subprocess.Popen, str]]:
     """`audit-trail run` on a free port (``--port``, or ``PORT``) until the test signals it."""
-    port = _free_port()
+    port = free_port()
     env = _env(PORT=str(port)) if port_from_env else _env()
     argv = [BIN, "run", *args] if port_from_env else [BIN, "run", "--port", str(port), *args]
     with open(tmp_path / "run.log", "wb") as log:

@@ -12,7 +12,7 @@ from datetime import timedelta
 import orjson
 import pytest
 import redis
-from helpers import event
+from helpers import event, store_now
 
 from cli import main
 from collector.client import Producer
@@ -62,10 +62,10 @@ def test_status_as_json_and_table(svc, capsys):
 
 
 def test_dead_list_show_replay_drop(svc, capsys):
-    stream = svc.keys.ingest_stream(0)
+    stream = svc.key_names.ingest_streams()[0]
     svc.redis.xadd(stream, {"event": orjson.dumps({"type": "t", "service": "s"})})
     svc.redis.xadd(stream, {"event": b"not json"})
-    svc.redis.xadd(svc.keys.dead, {"event": orjson.dumps(event(id="ok")), "reason": "manual"})
+    svc.redis.xadd(svc.key_names.dead, {"event": orjson.dumps(event(id="ok")), "reason": "manual"})
     drain(svc)
     capsys.readouterr()
 
@@ -98,7 +98,7 @@ def test_dead_list_show_replay_drop(svc, capsys):
 
     assert main(["dead", "drop", *left]) == 0
     assert main(["dead", "drop", left[0]]) == 1
-    assert svc.redis.xlen(svc.keys.dead) == 0
+    assert svc.redis.xlen(svc.key_names.dead) == 0
 
 
 def test_export_to_a_file_and_to_a_pipe(svc, tmp_path, capsys):
@@ -131,7 +131,9 @@ def test_export_to_a_file_and_to_a_pipe(svc, tmp_path, capsys):
 def test_retention_and_holds(svc, capsys):
     now = now_utc()
     for tenant in ("acme", "held"):
-        svc.store.store(
+        store_now(
+            svc.redis,
+            svc.settings,
             [
                 prepare(
                     event(
@@ -142,7 +144,7 @@ def test_retention_and_holds(svc, capsys):
                     now,
                 )
                 for d in (1, 20, 90)
-            ]
+            ],
         )
     assert main(["retention", "set", "--tenant", "acme", "--days", "10"]) == 0
     assert main(["retention", "set", "--tenant", "held", "--days", "10"]) == 0
@@ -195,4 +197,4 @@ def test_emit_refuses_an_invalid_event_field_by_field_and_sends_nothing(svc):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 3
     assert {line.split(" ")[2] for line in lines} == {"type", "tenant", "data"}
-    assert svc.redis.xlen(svc.keys.ingest_stream(0)) == 0
+    assert svc.redis.xlen(svc.key_names.ingest_streams()[0]) == 0

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from helpers import event
+from helpers import event, store_now
 
 from collector.deadletters import DeadLetters
-from collector.intake import from_entry
+from collector.queue_input import from_entry
 from collector.timefmt import now_utc
 
 
 @pytest.fixture
 def dead(service):
-    return DeadLetters(service.redis, service.keys, service.settings)
+    return DeadLetters(service.redis, service.key_names, service.settings)
 
 
 def _xadd(service, payload) -> str:
     blob = payload if isinstance(payload, (bytes, str)) else orjson.dumps(payload)
-    return service.redis.xadd(service.keys.ingest_stream(0), {"event": blob}).decode()
+    return service.redis.xadd(service.key_names.ingest_streams()[0], {"event": blob}).decode()
 
 
 def test_list_show_and_drop(service, drain, dead):
@@ -28,7 +28,9 @@ def test_list_show_and_drop(service, drain, dead):
     listed = dead.list()
     assert [d.reason for d in listed][::-1][0].startswith("not valid JSON")
     newest = listed[0]
-    assert newest.reason == "invalid event" and newest.source == service.keys.ingest_stream(0)
+    assert (
+        newest.reason == "invalid event" and newest.source == service.key_names.ingest_streams()[0]
+    )
     shown = dead.get(newest.id).to_dict()
     assert shown["payload"] == '{"type":"x"}'
     assert set(shown["errors"]) >= {"service", "actor"}
@@ -60,7 +62,7 @@ def test_replay_puts_the_payload_back_with_its_original_id(service, drain, dead)
     service.streams.ensure_groups()
     [entry] = service.streams.read("doomed", 10, 0)
     prepared = from_entry(entry, now_utc(), 5, 65536)
-    service.store.store([prepared])  # stored, never acked ...
+    store_now(service.redis, service.settings, [prepared])  # stored, never acked ...
     for _ in range(service.settings.max_deliveries):  # ... redelivered past the limit
         service.streams.claim("doomed", 0)
     drain(claim_idle_ms=0)
@@ -78,7 +80,9 @@ def test_replay_puts_the_payload_back_with_its_original_id(service, drain, dead)
 
 
 def test_replay_of_a_valid_payload_stores_it(service, drain, dead):
-    service.redis.xadd(service.keys.dead, {"event": orjson.dumps(event(id="r1")), "reason": "x"})
+    service.redis.xadd(
+        service.key_names.dead, {"event": orjson.dumps(event(id="r1")), "reason": "x"}
+    )
     [letter] = dead.list()
     assert dead.replay(letter.id, now_utc()).status == "replayed"
     assert dead.replay(letter.id, now_utc()).status == "not found"

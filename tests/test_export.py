@@ -7,7 +7,7 @@ import io
 
 import orjson
 import pytest
-from helpers import event
+from helpers import event, store_now
 
 from collector.errors import BadRequest
 from collector.events import prepare
@@ -35,7 +35,7 @@ def _store(service, n: int, **fields) -> None:
         )
         for i in range(n)
     ]
-    service.store.store(events)
+    store_now(service.redis, service.settings, events)
 
 
 def test_csv_columns_are_the_specs():

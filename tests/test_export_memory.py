@@ -17,12 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
-from conftest import _free_port
-from helpers import event, wait_for
+from helpers import event, free_port, store_now, wait_for
 
 from collector.events import prepare
-from collector.keys import Keys
-from collector.store import Store
+from collector.settings import Settings
 from collector.timefmt import now_utc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,14 +30,16 @@ pytestmark = pytest.mark.real
 
 
 def _load(client: redis.Redis) -> None:
-    store, now = Store(client, Keys()), now_utc()
+    now = now_utc()
     data = {"note": "x" * 700, "amount": 12, "tags": ["a", "b"]}
     for start in range(0, EVENTS, 1000):
-        store.store(
+        store_now(
+            client,
+            Settings(),
             [
                 prepare(event(id=f"e{i}", tenant="big", data=data, target={"id": f"t{i}"}), now)
                 for i in range(start, start + 1000)
-            ]
+            ],
         )
 
 
@@ -47,7 +47,7 @@ def test_a_large_export_does_not_grow_the_serving_process(redis_server, tmp_path
     client = redis.Redis(port=redis_server.port)
     client.flushall()
     _load(client)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIT_", "PROMETHEUS_"))}
     env.update(
         REDIS_URL=redis_server.url,

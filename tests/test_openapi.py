@@ -106,7 +106,7 @@ def test_docs_need_no_network_every_asset_is_served_locally(client):
 
 # -- fuzzing ------------------------------------------------------------------------------
 def _fuzz_app():
-    """An app over fakeredis with a few stored events (v1 and seed), so reads return data."""
+    """An app over fakeredis with a few stored events (v1 and legacy), so reads return data."""
     redis_client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
     app_settings = Settings(auth=False)
     fuzz_app = create_app(app_settings, redis_client)

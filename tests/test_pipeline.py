@@ -7,7 +7,8 @@ import pytest
 from helpers import event
 
 from collector.client import Producer
-from collector.keys import Keys
+from collector.keys import KeyNames
+from collector.writer import BatchWriter, Delivery
 
 
 def test_stream_entry_is_stored_and_readable(service, drain):
@@ -22,14 +23,14 @@ def test_stream_entry_is_stored_and_readable(service, drain):
 
 def test_poison_entries_go_to_dead_letters_and_the_rest_flows(service, drain):
     r = service.redis
-    stream = Keys().ingest_stream(0)
+    stream = KeyNames().ingest_streams()[0]
     r.xadd(stream, {"event": "{not json"})
     r.xadd(stream, {"event": orjson.dumps({"type": "x"})})
     r.xadd(stream, {"other": "field"})
     r.xadd(stream, {"event": orjson.dumps(event(id="good"))})
     stats = drain()
     assert stats == {"stored": 1, "duplicates": 0, "dead": 3, "batches": stats["batches"]}
-    dead = r.xrange(service.keys.dead)
+    dead = r.xrange(service.key_names.dead)
     reasons = [fields[b"reason"].decode() for _, fields in dead]
     assert reasons[0].startswith("not valid JSON")
     assert reasons[1] == "invalid event"
@@ -55,12 +56,12 @@ def test_entry_without_id_is_stored_once_when_redelivered(service, drain):
     streams.ensure_groups()
     Producer(redis=service.redis, settings=service.settings).xadd(event())
     # a consumer reads and stores but "dies" before the ack: simulate with a manual store
-    from collector.intake import from_entry
+    from collector.queue_input import from_entry
     from collector.timefmt import now_utc
 
     [entry] = streams.read("doomed", 10, 0)
     prepared = from_entry(entry, now_utc(), 5, 65536)
-    service.store.store([prepared])
+    BatchWriter(service.redis, service.settings).write([Delivery(entry, prepared)])
     stats = drain(claim_idle_ms=0)
     assert stats["duplicates"] == 1 and stats["stored"] == 0
     assert service.store.count("default") == 1
@@ -89,7 +90,7 @@ def test_delivery_limit_sends_entry_to_dead_letters(service, drain):
         streams.claim(f"c{i + 1}", 0)  # each claim is one more delivery
     stats = drain(claim_idle_ms=0)
     assert stats["dead"] == 1
-    [(_, fields)] = service.redis.xrange(service.keys.dead)
+    [(_, fields)] = service.redis.xrange(service.key_names.dead)
     assert fields[b"reason"] == b"delivery limit"
     assert service.store.get("default", "stuck") is None
 
@@ -122,18 +123,17 @@ def test_partitions_spread_by_tenant_and_all_are_consumed(redis_client, partitio
 
 def test_a_redelivered_poison_entry_is_dead_lettered_once(service, drain):
     """The worker died after dead-lettering but before acking: no second dead letter."""
-    from collector.intake import from_entry
+    from collector.queue_input import from_entry
     from collector.timefmt import now_utc
 
     streams = service.streams
     streams.ensure_groups()
     service.redis.xadd(streams.streams[0], {"event": "{not json"})
     [entry] = streams.read("doomed", 10, 0)
-    pipe = service.redis.pipeline(transaction=False)
-    streams.queue_dead_letters(pipe, [from_entry(entry, now_utc(), 5, 65536)])
-    pipe.execute()  # ... and the process dies here, before XACK
+    letter = Delivery(entry, from_entry(entry, now_utc(), 5, 65536))
+    BatchWriter(service.redis, service.settings).write([letter])  # ... and dies before XACK
     assert drain(claim_idle_ms=0)["dead"] == 1  # settled (acked) by the next worker
-    assert service.redis.xlen(service.keys.dead) == 1
+    assert service.redis.xlen(service.key_names.dead) == 1
     assert service.streams.backlog() == 0
 
 
@@ -150,8 +150,9 @@ def test_storing_survives_redis_losing_its_scripts(service, drain):
     stats = drain()
     assert stats["stored"] == 1 and stats["dead"] == 1
     service.redis.script_flush()
-    assert service.store.store([prepare(event(id="direct"), now_utc())]) == [3]
-    assert service.redis.xlen(service.keys.dead) == 1
+    direct = Delivery("direct", prepare(event(id="direct"), now_utc()))
+    assert BatchWriter(service.redis, service.settings).write([direct]).stored == [("direct", 3)]
+    assert service.redis.xlen(service.key_names.dead) == 1
 
 
 def test_seq_index_lists_events_in_persistence_order(service, drain):
@@ -161,5 +162,5 @@ def test_seq_index_lists_events_in_persistence_order(service, drain):
         producer.xadd(event(id=f"s{i}", tenant="acme"))
     producer.xadd(event(id="s1", tenant="acme"))
     assert drain()["stored"] == 3
-    ranked = service.redis.zrange(service.keys.seq_index("acme"), 0, -1, withscores=True)
+    ranked = service.redis.zrange(service.key_names.seq_index("acme"), 0, -1, withscores=True)
     assert ranked == [(b"s0", 1.0), (b"s1", 2.0), (b"s2", 3.0)]

@@ -21,8 +21,7 @@ import orjson
 import psutil
 import pytest
 import redis
-from conftest import _free_port
-from helpers import event, wait_for
+from helpers import event, free_port, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.client import Producer
@@ -75,7 +74,7 @@ def total(samples: dict, name: str, **labels: str) -> float:
 @pytest.fixture
 def deployment(redis_server, tmp_path) -> Iterator[dict]:
     redis.Redis(port=redis_server.port).flushall()
-    port = _free_port()
+    port = free_port()
     env = _env(
         REDIS_URL=redis_server.url,
         AUDIT_AUTH="off",

@@ -13,6 +13,7 @@ from collector.errors import BadRequest
 from collector.events import prepare
 from collector.query import Filters
 from collector.timefmt import format_utc
+from collector.writer import BatchWriter, Delivery
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -29,7 +30,8 @@ def _store(service, n: int, start: int = 0, **fields) -> None:
             **fields,
         )
         events.append(prepare(ev, T0))
-    service.store.store(events)
+    writer = BatchWriter(service.redis, service.settings)
+    assert not writer.write([Delivery(e.id, e) for e in events]).failed
 
 
 def _walk(service, filters: Filters, limit: int) -> list[str]:

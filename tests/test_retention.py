@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from helpers import event
+from helpers import event, store_now
 
 from collector.errors import ConfigError
 from collector.events import prepare
@@ -15,7 +15,9 @@ from collector.timefmt import format_utc, now_utc
 
 def _store_aged(service, tenant: str, ages_days: list[int]) -> None:
     now = now_utc()
-    service.store.store(
+    store_now(
+        service.redis,
+        service.settings,
         [
             prepare(
                 event(
@@ -26,13 +28,13 @@ def _store_aged(service, tenant: str, ages_days: list[int]) -> None:
                 now,
             )
             for i, d in enumerate(ages_days)
-        ]
+        ],
     )
 
 
 @pytest.fixture
 def retention(service):
-    return Retention(service.redis, service.keys, default_days=30)
+    return Retention(service.redis, service.key_names, default_days=30)
 
 
 def test_policies_default_and_forever(retention):
@@ -41,7 +43,10 @@ def test_policies_default_and_forever(retention):
     assert retention.effective("acme") == (7, "tenant")
     assert retention.effective("keepall") == (None, "tenant")
     assert retention.effective("other") == (30, "default")
-    assert Retention(retention.redis, retention.keys, None).effective("other") == (None, "none")
+    assert Retention(retention.redis, retention.key_names, None).effective("other") == (
+        None,
+        "none",
+    )
     assert retention.unset_policy("acme") is True
     assert retention.effective("acme") == (30, "default")
     with pytest.raises(ConfigError):
@@ -87,7 +92,7 @@ def test_a_hold_set_mid_purge_stops_it_at_the_next_step(service, retention):
     def hold_after_first_step() -> None:
         steps.append(1)
         if len(steps) == 2:
-            service.redis.set(service.keys.hold("acme"), b"{}")
+            service.redis.set(service.key_names.hold("acme"), b"{}")
 
     cutoff = now_utc() - timedelta(days=30)
     assert service.store.purge_before("acme", cutoff, chunk=3, on_step=hold_after_first_step) == 3
@@ -108,7 +113,7 @@ def test_scheduled_run_happens_once_a_minute_across_workers(service, retention):
     _store_aged(service, "acme", [40, 41])
     assert {r.tenant: r.purged for r in retention.run_scheduled()} == {"acme": 2}
     _store_aged(service, "beta", [40])
-    other_worker = Retention(service.redis, service.keys, default_days=30)
+    other_worker = Retention(service.redis, service.key_names, default_days=30)
     assert other_worker.run_scheduled() == []  # within the minute: nothing
     assert service.store.count("beta") == 1
-    assert service.redis.pttl(service.keys.lock("retention")) > 50_000
+    assert service.redis.pttl(service.key_names.lock("retention")) > 50_000

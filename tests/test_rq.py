@@ -31,7 +31,7 @@ def test_job_stores_events_and_dead_letters_invalid_ones(redis_client, settings)
     assert job.return_value() == {"stored": 1, "duplicates": 1, "dead": 1}
     svc = AuditService(redis_client, settings)
     assert svc.store.get("acme", "r1")["seq"] == 1
-    [(_, fields)] = redis_client.xrange(svc.keys.dead)
+    [(_, fields)] = redis_client.xrange(svc.key_names.dead)
     assert fields[b"reason"] == b"invalid event"
     assert fields[b"source"] == b"rq"
     assert b"service" in fields[b"errors"]

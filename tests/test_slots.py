@@ -10,9 +10,10 @@ from helpers import event
 from redis.crc import key_slot
 
 from collector.events import prepare
-from collector.keys import Keys
+from collector.keys import KeyNames
 from collector.query import Filters, Query
 from collector.store import Store
+from collector.streams import DeadLetter, IngestStreams
 from collector.timefmt import now_utc
 
 
@@ -21,7 +22,7 @@ def _slots(keys: list[str]) -> set[int]:
 
 
 def test_store_script_calls_stay_in_one_slot_per_tenant(fake_redis):
-    store = Store(fake_redis, Keys())
+    store = Store(fake_redis, KeyNames())
     now = now_utc()
     events = [
         prepare(event(id=f"e{i}", tenant=t, service=f"svc{{{i}}}", target={"id": f"x{i}"}), now)
@@ -35,7 +36,7 @@ def test_store_script_calls_stay_in_one_slot_per_tenant(fake_redis):
 
 
 def test_query_keys_stay_in_one_slot(fake_redis):
-    keys = Keys()
+    keys = KeyNames()
     query = Query(fake_redis, keys)
     filters = Filters(
         tenant="acme", service="a{b}", type="t", actor_id="{x}", target_id="y", outcome="failure"
@@ -46,14 +47,14 @@ def test_query_keys_stay_in_one_slot(fake_redis):
 
 
 def test_partitioned_streams_are_hash_tagged_apart():
-    keys = Keys(partitions=4)
+    keys = KeyNames(partitions=4)
     streams = keys.ingest_streams()
     assert streams == [f"audit:ingest:{{{k}}}" for k in range(4)]
-    assert Keys().ingest_streams() == ["audit:ingest"]
+    assert KeyNames().ingest_streams() == ["audit:ingest"]
 
 
 def test_purge_script_calls_stay_in_one_slot(fake_redis):
-    store = Store(fake_redis, Keys())
+    store = Store(fake_redis, KeyNames())
     prepared = [
         prepare(event(id=f"p{i}", tenant="acme", target={"id": "t"}), now_utc()) for i in range(3)
     ]
@@ -64,17 +65,22 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
 
 
 def test_dead_letter_marker_shares_the_dead_streams_slot():
-    keys = Keys()
+    keys = KeyNames()
     marker = keys.dead_marker("audit:ingest:{3}", "1700000000000-0")
     assert key_slot(marker.encode()) == key_slot(keys.dead.encode())
 
 
-def test_dead_letter_counter_shares_the_dead_streams_slot():
-    for keys in (Keys(), Keys(prefix="other")):
-        assert key_slot(keys.dead_total.encode()) == key_slot(keys.dead.encode())
+def test_dead_letter_script_calls_stay_in_one_slot(fake_redis):
+    streams = IngestStreams(fake_redis, KeyNames(partitions=4))
+    letter = DeadLetter(b"{", "not valid JSON", source="audit:ingest:{3}", source_id="1-0")
+    call = streams.dead_letter_call(letter)
+    assert call.script == "deadletter" and len(call.keys) == 3
+    assert len(_slots(call.keys)) == 1
+    for key_names in (KeyNames(), KeyNames(prefix="other")):
+        assert key_slot(key_names.dead_total.encode()) == key_slot(key_names.dead.encode())
 
 
 def test_a_tenants_hold_and_duplicate_counter_share_its_slot():
-    keys = Keys()
-    slots = _slots([keys.events("acme"), keys.hold("acme"), keys.duplicates("acme")])
+    key_names = KeyNames()
+    slots = _slots([key_names.events("acme"), key_names.hold("acme"), key_names.duplicates("acme")])
     assert len(slots) == 1

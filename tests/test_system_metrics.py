@@ -15,7 +15,7 @@ from collector.status import read_status
 
 def scrape(service) -> dict[tuple[str, tuple], float]:
     registry = CollectorRegistry()
-    registry.register(SystemMetrics(service.redis, service.keys))
+    registry.register(SystemMetrics(service.redis, service.key_names))
     text = generate_latest(registry).decode()
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -27,7 +27,7 @@ def scrape(service) -> dict[tuple[str, tuple], float]:
 def test_figures_follow_what_was_sent(service, drain):
     producer = Producer(redis=service.redis, settings=service.settings)
     producer.xadd([event(id=f"e{i}", tenant="acme" if i % 2 else "beta") for i in range(7)])
-    stream = service.keys.ingest_stream(0)
+    stream = service.key_names.ingest_streams()[0]
     service.redis.xadd(stream, {"event": "{not json"})
     before = scrape(service)
     assert before[("audit_ingest_lag", (("stream", stream),))] == 8
@@ -61,7 +61,7 @@ def test_status_reads_streams_consumers_workers_tenants(service, drain):
         [event(tenant="acme"), event(tenant="acme"), event(tenant="beta")]
     )
     drain(name="w-1")
-    status = read_status(service.redis, service.keys, "redis://u:pw@h:1/0")
+    status = read_status(service.redis, service.key_names, "redis://u:pw@h:1/0")
     data = orjson.loads(orjson.dumps(status.to_dict()))
     assert data["redis"] == "redis://u:***@h:1/0"
     [stream] = data["streams"]

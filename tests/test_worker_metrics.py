@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
-from conftest import _free_port
+from helpers import free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from worker.metrics import WorkerMetrics
@@ -15,7 +15,7 @@ def test_batches_are_observed_and_served():
     metrics.observe_batch(events=10, stored=7, duplicates=2, dead=1, seconds=0.004)
     metrics.observe_batch(events=300, stored=300, duplicates=0, dead=0, seconds=0.2)
     metrics.claimed.inc(3)
-    port = _free_port()
+    port = free_port()
     server, thread = metrics.serve(port, "127.0.0.1")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

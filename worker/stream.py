@@ -12,21 +12,19 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import redis
 
-from collector.events import PreparedEvent
-from collector.intake import from_entry
-from collector.keys import Keys
+from collector import scripts
 from collector.maintenance import Maintenance
+from collector.queue_input import from_entry
 from collector.settings import Settings
-from collector.store import Store
 from collector.streams import DeadLetter, Entry, IngestStreams
 from collector.timefmt import now_utc
+from collector.writer import BatchWriter, Delivery
 from worker.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -60,9 +58,9 @@ class StreamWorker:
         self.name = name or default_name()
         self.batch_size = batch_size
         self.block_ms = block_ms
-        keys = Keys(settings.prefix, settings.partitions)
+        keys = settings.key_names
         self.streams = IngestStreams(redis_client, keys)
-        self.store = Store(redis_client, keys)
+        self.batch_writer = BatchWriter(redis_client, settings)
         self.maintenance = Maintenance(redis_client, keys, settings)
         self.stats = {"stored": 0, "duplicates": 0, "dead": 0, "batches": 0}
         self._stopping = threading.Event()
@@ -156,7 +154,7 @@ class StreamWorker:
         if inflight is not None:  # let it finish or fail, so its entries are not taken twice
             futures.wait([inflight])
         self.streams.ensure_groups()
-        self.store.load_scripts()
+        scripts.load_all(self.redis)
         self.maintenance.heartbeat(self.name)
         while True:
             mine = self.streams.claim(self.name, 0, self.batch_size, owner=self.name)
@@ -191,70 +189,40 @@ class StreamWorker:
             return
         now = now_utc()
         s = self.settings
-        events: list[tuple[Entry, PreparedEvent]] = []
-        dead: list[tuple[Entry, DeadLetter]] = []
-        for entry in entries:
-            outcome = from_entry(entry, now, s.max_deliveries, s.max_event_bytes)
-            if isinstance(outcome, DeadLetter):
-                dead.append((entry, outcome))
-            else:
-                events.append((entry, outcome))
+        deliveries = [
+            Delivery(entry, from_entry(entry, now, s.max_deliveries, s.max_event_bytes))
+            for entry in entries
+        ]
         self.flush()
         if overlap:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"store-{self.name}")
-            self._inflight = self._writer.submit(self._settle, events, dead)
+            self._inflight = self._writer.submit(self._settle, deliveries)
         else:
-            self._settle(events, dead)
+            self._settle(deliveries)
 
-    def _settle(
-        self, events: list[tuple[Entry, PreparedEvent]], dead: list[tuple[Entry, DeadLetter]]
-    ) -> None:
+    def _settle(self, deliveries: list[Delivery[Entry]]) -> None:
         """Store and dead-letter, then ack what that settled (on the writer thread)."""
-        settled = self._commit(events, dead)
+        result = self.batch_writer.write(deliveries)
+        for error in {str(e) for _, e in result.failed}:
+            log.error("worker %s: writing failed, left pending: %s", self.name, error)
+        if result.dead_lettered:
+            reasons = {
+                (d.source.stream, d.source.id): d.item.reason
+                for d in deliveries
+                if isinstance(d.item, DeadLetter)
+            }
+            for entry in result.dead_lettered:
+                reason = reasons[entry.stream, entry.id]
+                log.warning(
+                    "worker %s: dead letter %s %s: %s", self.name, entry.stream, entry.id, reason
+                )
+        settled = result.settled
         if settled:
             pipe = self.redis.pipeline(transaction=False)
-            self.streams.queue_ack(pipe, settled)
+            self.streams.pipe_ack(pipe, settled)
             pipe.execute()
+        self.stats["stored"] += len(result.stored)
+        self.stats["duplicates"] += len(result.duplicates)
+        self.stats["dead"] += len(result.dead_lettered)
         self.stats["batches"] += 1
-
-    def _commit(
-        self, events: list[tuple[Entry, PreparedEvent]], dead: list[tuple[Entry, DeadLetter]]
-    ) -> list[Entry]:
-        """Store and dead-letter in one round trip; returns the entries that are settled."""
-
-        def fill(pipe: Any) -> list[str]:
-            tenants = self.store.queue_store(pipe, [e for _, e in events])
-            self.streams.queue_dead_letters(pipe, [d for _, d in dead])
-            return tenants
-
-        tenants, results = self.store.run_pipeline(fill)
-        store_results = dict(zip(tenants, results[: len(tenants)], strict=True))
-        dead_results = results[len(results) - len(dead) :] if dead else []
-        settled: list[Entry] = []
-        failed_tenants = set()
-        seqs: dict[str, Iterator[int]] = {}
-        for tenant, result in store_results.items():
-            if isinstance(result, Exception):
-                failed_tenants.add(tenant)
-                log.error("worker %s: storing tenant %s failed: %s", self.name, tenant, result)
-            else:
-                seqs[tenant] = iter(result)
-        for entry, event in events:
-            if event.tenant in failed_tenants:
-                continue  # left pending: retried, then dead-lettered at the delivery limit
-            settled.append(entry)
-            if next(seqs[event.tenant]):
-                self.stats["stored"] += 1
-            else:
-                self.stats["duplicates"] += 1
-        for (entry, letter), result in zip(dead, dead_results, strict=True):
-            if isinstance(result, Exception):
-                log.error("worker %s: dead-lettering %s failed: %s", self.name, entry.id, result)
-                continue
-            log.warning(
-                "worker %s: dead letter %s %s: %s", self.name, entry.stream, entry.id, letter.reason
-            )
-            settled.append(entry)
-            self.stats["dead"] += 1
-        return settled

@@ -1,15 +1,15 @@
-"""The seed's routes (POST /event, GET /event/<id>, GET /events), exactly as SPEC's table says."""
+"""The legacy routes (POST /event, GET /event/<id>, GET /events) and their old format."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
-from helpers import event
+from helpers import assert_problem, event
 
 from collector.client import Producer
 
 CLIENT = {"X-Client-ID": "client123"}
-SEED_KEYS = {
+LEGACY_KEYS = {
     "event_id",
     "event_type",
     "created_at",
@@ -21,13 +21,13 @@ SEED_KEYS = {
 }
 
 
-def post_seed(client, body, headers=CLIENT, raw: bytes | None = None):
+def post_legacy(client, body, headers=CLIENT, raw: bytes | None = None):
     data = raw if raw is not None else orjson.dumps(body)
     return client.post("/event", data=data, headers=headers, content_type="application/json")
 
 
 def test_the_postman_sequence(client, drain):
-    """The seed's own collection: add events, read one, list all (newest first)."""
+    """The old API's own collection: add events, read one, list all (newest first)."""
     first = {
         "event_type": "USER_LOGIN",
         "user_id": "user1",
@@ -35,7 +35,7 @@ def test_the_postman_sequence(client, drain):
         "status": 200,
         "entity_json": {"key": "value"},
     }
-    created = post_seed(client, first)
+    created = post_legacy(client, first)
     assert created.status_code == 201
     assert created.mimetype == "application/json"
     body = created.get_json()
@@ -43,14 +43,14 @@ def test_the_postman_sequence(client, drain):
     assert body["message"] == "Audit Log Event added successfully."
     event_id = body["event_id"]
 
-    second = post_seed(client, {"event_type": "USER_LOGOUT", "user_id": "user1", "status": 403})
+    second = post_legacy(client, {"event_type": "USER_LOGOUT", "user_id": "user1", "status": 403})
     assert second.status_code == 201
     drain()
 
     read = client.get(f"/event/{event_id}", headers=CLIENT)
     assert read.status_code == 200
     view = read.get_json()
-    assert set(view) == SEED_KEYS
+    assert set(view) == LEGACY_KEYS
     assert view == {
         "event_id": event_id,
         "event_type": "USER_LOGIN",
@@ -91,21 +91,21 @@ def test_every_route_requires_the_client_id(client, method, path, headers):
 
 @pytest.mark.parametrize("body", [{}, {"event_type": ""}, {"event_type": None}, {"user_id": "u"}])
 def test_event_type_is_required(client, body):
-    response = post_seed(client, body)
+    response = post_legacy(client, body)
     assert response.status_code == 400
     assert response.get_json() == {"error": "event_type is required"}
 
 
 @pytest.mark.parametrize("event_type", ["has space", "x" * 129, "a/b", 42, ["x"]])
 def test_an_event_type_v1_would_reject_is_invalid(client, event_type):
-    response = post_seed(client, {"event_type": event_type})
+    response = post_legacy(client, {"event_type": event_type})
     assert response.status_code == 400
     assert response.get_json() == {"error": "Invalid event_type"}
 
 
 @pytest.mark.parametrize("raw", [b"{", b"not json", b"[1, 2]", b'"text"', b""])
-def test_invalid_json_is_the_seed_error(client, raw):
-    response = post_seed(client, None, raw=raw)
+def test_invalid_json_is_the_legacy_error(client, raw):
+    response = post_legacy(client, None, raw=raw)
     assert response.status_code == 400
     body = response.get_json()
     assert body["error"] == "Invalid JSON provided."
@@ -116,13 +116,13 @@ def test_invalid_json_is_the_seed_error(client, raw):
     "field", [{"status": "200"}, {"user_id": 7}, {"request_method": 1}, {"entity_json": [1]}]
 )
 def test_fields_of_the_wrong_type_are_invalid_json(client, field):
-    response = post_seed(client, {"event_type": "x", **field})
+    response = post_legacy(client, {"event_type": "x", **field})
     assert response.status_code == 400
     assert response.get_json()["error"] == "Invalid JSON provided."
 
 
-def test_unknown_fields_are_ignored_as_in_the_seed(client):
-    assert post_seed(client, {"event_type": "x", "colour": "blue"}).status_code == 201
+def test_unknown_fields_are_ignored_as_in_the_old_api(client):
+    assert post_legacy(client, {"event_type": "x", "colour": "blue"}).status_code == 201
 
 
 def test_an_event_posted_the_old_way_reads_back_exactly(client, drain):
@@ -133,7 +133,7 @@ def test_an_event_posted_the_old_way_reads_back_exactly(client, drain):
         "status": 500,
         "entity_json": {"nested": {"list": [1, 2, None]}, "n": 1.5},
     }
-    event_id = post_seed(client, sent).get_json()["event_id"]
+    event_id = post_legacy(client, sent).get_json()["event_id"]
     drain()
     view = client.get(f"/event/{event_id}", headers={"X-Client-ID": "someone-else"}).get_json()
     assert {k: view[k] for k in sent} == sent
@@ -141,7 +141,7 @@ def test_an_event_posted_the_old_way_reads_back_exactly(client, drain):
 
 
 def test_absent_old_fields_read_back_null(client, drain):
-    event_id = post_seed(client, {"event_type": "bare"}).get_json()["event_id"]
+    event_id = post_legacy(client, {"event_type": "bare"}).get_json()["event_id"]
     drain()
     view = client.get(f"/event/{event_id}", headers=CLIENT).get_json()
     assert view["user_id"] is None and view["request_method"] is None
@@ -149,8 +149,8 @@ def test_absent_old_fields_read_back_null(client, drain):
 
 
 def test_the_old_way_maps_onto_v1(client, drain):
-    with_user = post_seed(client, {"event_type": "a", "user_id": "u1", "status": 404})
-    without_user = post_seed(client, {"event_type": "b", "status": 201, "entity_json": {"k": 1}})
+    with_user = post_legacy(client, {"event_type": "a", "user_id": "u1", "status": 404})
+    without_user = post_legacy(client, {"event_type": "b", "status": 201, "entity_json": {"k": 1}})
     drain()
     one = client.get(f"/v1/events/{with_user.get_json()['event_id']}").get_json()
     assert one["type"] == "a" and one["service"] == "client123"
@@ -195,6 +195,5 @@ def test_get_events_is_newest_first_and_at_most_1000(client, redis_client, setti
     assert times == sorted(times, reverse=True)
 
 
-def test_seed_routes_use_the_v1_size_limit_and_problem_errors_elsewhere(client):
-    response = client.put("/event", headers=CLIENT)
-    assert response.status_code == 405 and response.mimetype == "application/problem+json"
+def test_legacy_routes_use_the_v1_size_limit_and_problem_errors_elsewhere(client):
+    assert_problem(client.put("/event", headers=CLIENT), 405)

@@ -1,4 +1,4 @@
-"""HTTP ingest: a request body to validated events, checked in the contract's order.
+"""HTTP ingest: a request body to validated events, checked in the documented order.
 
 Size (413), then content type (415), then JSON (400), then the events (422): each
 check is done before the next, cheaper first, so a huge body is refused unread.
@@ -79,14 +79,14 @@ def _too_large(body: bytes, payload: Any, settings: Settings) -> None:
 
 
 def _parse(body: bytes) -> tuple[Any, jsoncodec.JSONError | None]:
-    """The JSON payload, or None and what the parser refused (reported in the contract's order)."""
+    """The JSON payload, or None and what the parser refused (reported in the documented order)."""
     try:
         return jsoncodec.loads(body), None
     except jsoncodec.JSONError as exc:
         return None, exc
 
 
-def check_stored_size(events: list[dict[str, Any]], settings: Settings) -> list[bytes]:
+def encode_within_limit(events: list[dict[str, Any]], settings: Settings) -> list[bytes]:
     """Each event's JSON as it goes on the stream (id, tenant, time filled in); 413 if one
     is over the limit.
 
@@ -117,7 +117,7 @@ def decode(
     """Check and decode a ``POST /v1/events`` body. Raises an AuditError subclass.
 
     The body is parsed once, after the total size check, so the per-event size
-    checks of a batch still come before the content type (the contract's order).
+    checks of a batch still come before the content type (the documented order).
     """
     _body_too_large(body, settings)
     if body.lstrip()[:1] == b"{":
@@ -154,7 +154,7 @@ def decode(
         )
     as_cloudevents = media in (CE_STRUCTURED, CE_BATCH) or binary_ce
     events = _validate(items, batch, as_cloudevents, received_at, default_tenant)
-    return Submission(events, batch, check_stored_size(events, settings))
+    return Submission(events, batch, encode_within_limit(events, settings))
 
 
 def _validate(

@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 
 from collector import jsoncodec
 from collector.events import PreparedEvent, prepare, uuid7
-from collector.schema import SEED_FIELDS_SCHEMA
+from collector.schema import LEGACY_FIELDS_SCHEMA
 from collector.streams import DeadLetter, Entry
 from collector.timefmt import parse_rfc3339
 
@@ -56,14 +56,16 @@ def from_entry(
         except (ValueError, UnicodeDecodeError):
             return dead("received_at is not an RFC 3339 date-time")
     extra = None
-    seed = entry.fields.get(b"seed")
-    if seed:  # the seed route's own fields, set by the API: checked like everything else
+    # the old API's own fields, set by the API: checked like everything else; "seed" is
+    # their field's former name, still accepted from entries added before an upgrade
+    legacy = entry.fields.get(b"legacy") or entry.fields.get(b"seed")
+    if legacy:
         try:
-            extra = {"seed": SEED_FIELDS_SCHEMA.load(jsoncodec.loads(seed))}
+            extra = {"legacy": LEGACY_FIELDS_SCHEMA.load(jsoncodec.loads(legacy))}
         except jsoncodec.JSONError:
-            return dead("seed is not valid JSON")
+            return dead("legacy fields are not valid JSON")
         except ValidationError as exc:
-            return dead("invalid seed fields", {"seed": exc.messages})
+            return dead("invalid legacy fields", {"legacy": exc.messages})
 
     def default_id() -> str:  # only for events that come without an id
         return uuid7(int(entry.id.split("-", 1)[0]), f"{entry.stream}/{entry.id}".encode())

@@ -1,0 +1,52 @@
+"""The one write path: what becomes of each delivery, by its source."""
+
+from __future__ import annotations
+
+from helpers import event
+
+from collector import scripts
+from collector.events import prepare
+from collector.streams import DeadLetter
+from collector.timefmt import now_utc
+from collector.writer import BatchWriter, Delivery
+
+
+def _event(**fields):
+    return prepare(event(**fields), now_utc())
+
+
+def test_a_mixed_batch_is_stored_dead_lettered_and_reported_by_source(service):
+    writer = BatchWriter(service.redis, service.settings)
+    deliveries = [
+        Delivery("a", _event(id="e1", tenant="acme")),
+        Delivery("b", DeadLetter(b"{", "not valid JSON", source="test", source_id="b")),
+        Delivery("c", _event(id="e2", tenant="globex")),
+        Delivery("d", _event(id="e3", tenant="acme")),
+    ]
+    result = writer.write(deliveries)
+    assert result.stored == [("a", 1), ("c", 1), ("d", 2)]
+    assert result.dead_lettered == ["b"] and not result.duplicates and not result.failed
+    assert sorted(result.settled) == ["a", "b", "c", "d"]
+    assert service.redis.xlen(service.key_names.dead) == 1
+    again = writer.write(deliveries)  # a redelivered batch: nothing lands twice
+    assert again.duplicates == ["a", "c", "d"] and again.dead_lettered == ["b"]
+    assert service.store.count("acme") == 2
+    assert service.redis.xlen(service.key_names.dead) == 1
+
+
+def test_a_failing_store_fails_only_its_events(service, monkeypatch):
+    failing = service.redis.script_load("return redis.error_reply('boom')")
+    real_sha = scripts.sha
+    monkeypatch.setattr(scripts, "sha", lambda name: failing if name == "store" else real_sha(name))
+    letter = DeadLetter(b"x", "invalid event", source="test", source_id="l")
+    result = BatchWriter(service.redis, service.settings).write(
+        [Delivery(1, _event(id="e1")), Delivery(2, letter)]
+    )
+    assert [source for source, _ in result.failed] == [1]
+    assert "boom" in str(result.failed[0][1])
+    assert result.dead_lettered == [2] and result.settled == [2]
+
+
+def test_an_empty_batch_writes_nothing(service):
+    result = BatchWriter(service.redis, service.settings).write([])
+    assert result.settled == [] and result.failed == []
