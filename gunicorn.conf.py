@@ -3,19 +3,6 @@
 Every choice can be overridden from the environment (and, as always with gunicorn, by
 command-line flags or ``GUNICORN_CMD_ARGS``):
 
-variable                   default     meaning
-=========================  ==========  ====================================================
-``PORT``                   ``8000``    port to listen on, on all interfaces (0.0.0.0)
-``WEB_CONCURRENCY``        see below   worker processes
-``GUNICORN_THREADS``       see below   threads per worker (``gthread`` worker class)
-``GUNICORN_WORKER_CLASS``  see below   ``gthread`` or ``sync``
-``GUNICORN_TIMEOUT``       ``30``      seconds a silent worker lives before it is restarted
-``GUNICORN_ACCESS_LOG``    unset       ``-`` for stdout, or a file; unset: no access log
-``GUNICORN_LOG_LEVEL``     ``info``    error log level (the error log goes to stderr)
-``AUDIT_LOG_FORMAT``       see below   ``text`` or ``json``: every log line, gunicorn's too
-``PROMETHEUS_MULTIPROC_DIR`` see below folder of the processes' metric files
-=========================  ==========  ====================================================
-=======
 =============================  =========  ====================================================
 variable                       default    meaning
 =============================  =========  ====================================================
@@ -44,7 +31,9 @@ import shutil
 import tempfile
 from typing import Any
 
+from collector.errors import ConfigError
 from collector.logs import dict_config, resolve_format
+from collector.settings import Settings
 
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
@@ -100,13 +89,12 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info"
 try:
-    logconfig_dict = dict_config(
-        resolve_format(os.environ.get("AUDIT_LOG_FORMAT", "").strip() or None),
-        level=loglevel.upper(),
-        access_log=accesslog is not None,
-    )
-except ValueError as exc:
-    raise SystemExit(f"gunicorn.conf.py: AUDIT_LOG_FORMAT: {exc}") from None
+    _log_format = Settings.from_env().log_format
+except ConfigError as exc:
+    raise SystemExit(f"gunicorn.conf.py: {exc.detail}") from None
+logconfig_dict = dict_config(
+    resolve_format(_log_format), level=loglevel.upper(), access_log=accesslog is not None
+)
 
 # Prometheus multiprocess mode: each worker process writes its metrics to files in this
 # folder and a scrape of /metrics, whichever process answers, sums them all. It must be

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
 import redis
 
 from cli import ops
-from collector import logs
 from collector.apikeys import SCOPES
 from collector.errors import AuditError
 from collector.query import DEFAULT_LIMIT, MAX_LIMIT
@@ -55,11 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     emit.add_argument("--api-key", help="API key for --url (default: $AUDIT_API_KEY)")
 
     events = sub.add_parser("events", help="query the store (filters as in GET /v1/events)")
-    for name in ("tenant", "service", "type", "actor-id", "target-id", "since", "until", "cursor"):
-        events.add_argument(f"--{name}")
-    events.add_argument("--outcome", choices=OUTCOMES)
+    ops.add_filters(events)
+    events.add_argument("--cursor")
     events.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"1-{MAX_LIMIT}")
-    events.add_argument("--order", choices=("desc", "asc"), default="desc")
     events.add_argument("--format", choices=("table", "json", "ndjson"), default="table")
 
     ops.add_parsers(sub)
@@ -79,11 +75,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``audit-trail`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    try:
-        logs.configure(os.environ.get("AUDIT_LOG_FORMAT") or None)
-    except ValueError as exc:
-        print(f"audit-trail: error: AUDIT_LOG_FORMAT: {exc}", file=sys.stderr)
-        return 2
     from cli import commands
 
     try:

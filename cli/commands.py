@@ -11,6 +11,7 @@ import orjson
 from marshmallow import ValidationError
 
 from cli import ops
+from collector import logs
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
 from collector.connection import connect
@@ -24,6 +25,7 @@ from worker import StreamWorker, stop_on_signals
 
 def dispatch(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    logs.configure(settings.log_format)
     if args.command == "run":
         from cli.run import serve
 
@@ -110,15 +112,6 @@ def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
     return [(path or "event", str(messages))]
 
 
-# Control characters (newlines, terminal escapes) in stored text must not reach the terminal.
-_CONTROL = {c: "?" for c in [*range(0x20), 0x7F]}
-
-
-def _cell(value: Any, width: int) -> str:
-    text = "" if value is None else str(value).translate(_CONTROL)
-    return text if len(text) <= width else text[: width - 1] + "~"
-
-
 TABLE = (
     ("occurred_at", 27),
     ("seq", 6),
@@ -132,37 +125,23 @@ TABLE = (
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:
-    raw = {k: v for k, v in vars(args).items() if k in LIST_QUERY_SCHEMA.fields and v is not None}
     try:
-        filters, limit, cursor = parse_list_args(raw)
+        filters, limit, cursor = parse_list_args(ops.filter_args(args, LIST_QUERY_SCHEMA))
     except BadRequest as exc:
-        errors = exc.errors or {}
-        detail = "; ".join(
-            f"--{k.replace('_', '-')}: {' '.join(map(str, v))}" for k, v in errors.items()
-        ) or str(exc)
-        raise UsageError(detail) from None
+        raise ops.as_options(exc) from None
     page = _service(settings).query.page(filters, limit, cursor)
     items = [orjson.loads(raw) for raw in page.items]
-    out = sys.stdout
     if args.format == "json":
-        out.write(
-            orjson.dumps(
-                {"items": items, "next_cursor": page.next_cursor}, option=orjson.OPT_INDENT_2
-            ).decode()
-            + "\n"
-        )
+        ops.print_json({"items": items, "next_cursor": page.next_cursor})
     elif args.format == "ndjson":
         for item in items:
-            out.write(orjson.dumps(item).decode() + "\n")
+            sys.stdout.write(orjson.dumps(item).decode() + "\n")
     else:
-        out.write("  ".join(name.ljust(w) for name, w in TABLE).rstrip() + "\n")
-        for item in items:
-            row = {
-                **item,
-                "actor": item["actor"]["id"],
-                "target": (item.get("target") or {}).get("id"),
-            }
-            out.write("  ".join(_cell(row.get(n), w).ljust(w) for n, w in TABLE).rstrip() + "\n")
+        rows = (
+            {**item, "actor": item["actor"]["id"], "target": (item.get("target") or {}).get("id")}
+            for item in items
+        )
+        ops.table(TABLE, rows)
         if page.next_cursor:
             print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
     return 0

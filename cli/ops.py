@@ -13,13 +13,14 @@ from contextlib import ExitStack
 from typing import Any, BinaryIO
 
 import orjson
+from marshmallow import Schema
 from tqdm import tqdm
 
 from collector.connection import connect
 from collector.deadletters import DeadLetters
-from collector.errors import BadRequest, ConfigError, NotFound
+from collector.errors import BadRequest, NotFound, UsageError
+from collector.export import EXPORT_QUERY_SCHEMA, Export, parse_export_args
 from collector.export import FORMATS as EXPORT_FORMATS
-from collector.export import Export, parse_export_args
 from collector.retention import PurgeResult, Retention
 from collector.schema import OUTCOMES
 from collector.service import AuditService
@@ -117,18 +118,18 @@ def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def filter_args(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
-    """The command's filter options as query parameters (the API's names)."""
-    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+def filter_args(args: argparse.Namespace, schema: Schema) -> dict[str, Any]:
+    """The command's options that ``schema`` (a query schema) takes, as query parameters."""
+    return {k: v for k, v in vars(args).items() if k in schema.fields and v is not None}
 
 
-def as_options(exc: BadRequest) -> ConfigError:
+def as_options(exc: BadRequest) -> UsageError:
     """A query-parameter error, named by the command line's options."""
     errors = exc.errors or {}
     detail = "; ".join(
         f"--{k.replace('_', '-')}: {' '.join(map(str, v))}" for k, v in errors.items()
     )
-    return ConfigError(detail or exc.detail)
+    return UsageError(detail or exc.detail)
 
 
 # -- status ---------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def dead(args: argparse.Namespace, settings: Settings) -> int:
     command = args.dead_command
     if command == "list":
         if not 1 <= args.limit <= 10_000:
-            raise ConfigError("--limit must be 1-10000")
+            raise UsageError("--limit must be 1-10000")
         items = [d.summary() for d in letters.list(args.limit)]
         if args.format == "json":
             print_json(items)
@@ -227,9 +228,8 @@ def replay_line(result: dict[str, Any]) -> str:
 
 # -- export ---------------------------------------------------------------------------
 def export(args: argparse.Namespace, settings: Settings) -> int:
-    names = [n.replace("-", "_") for n in FILTERS] + ["outcome", "order", "format"]
     try:
-        filters, fmt = parse_export_args(filter_args(args, names))
+        filters, fmt = parse_export_args(filter_args(args, EXPORT_QUERY_SCHEMA))
     except BadRequest as exc:
         raise as_options(exc) from None
     svc = _service(settings)
