@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--name", help="consumer name; reuse it to resume its pending entries (default: host-pid)"
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve this worker's own Prometheus metrics on this port (all interfaces)",
+    )
 
     emit = sub.add_parser("emit", help="record one event over HTTP or straight onto the stream")
     emit.add_argument("--type", required=True)

@@ -21,6 +21,7 @@ from collector.query import LIST_QUERY_SCHEMA, parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
 from worker import StreamWorker, stop_on_signals
+from worker.metrics import WorkerMetrics
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -45,7 +46,14 @@ def _service(settings: Settings) -> AuditService:
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
-    consumer = StreamWorker(connect(settings.redis_url), settings, name=args.name)
+    metrics = None
+    if args.metrics_port is not None:
+        metrics = WorkerMetrics()
+        try:
+            metrics.serve(args.metrics_port)
+        except OSError as exc:
+            raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
+    consumer = StreamWorker(connect(settings.redis_url), settings, name=args.name, metrics=metrics)
     stop_on_signals(consumer.stop)
     consumer.run()
     return 0

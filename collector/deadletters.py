@@ -24,9 +24,8 @@ import orjson
 import redis
 
 from collector import jsoncodec
-from collector.events import uuid7
 from collector.keys import KeyNames
-from collector.queue_input import from_entry
+from collector.queue_input import derived_id, from_entry
 from collector.settings import Settings
 from collector.streams import DeadLetter, Entry, IngestStreams
 
@@ -203,9 +202,3 @@ class DeadLetters:
         if letter.source in self.streams.streams and _ENTRY_ID.match(letter.source_id):
             return derived_id(letter.source, letter.source_id)
         return letter.extra.get("event_id") or derived_id(self.key_names.dead, letter.id)
-
-
-def derived_id(stream: str, entry_id: str) -> str:
-    """The id of an event that came without one in stream entry ``entry_id``: the same
-    entry always derives the same id (a time-ordered UUIDv7 at the entry's time)."""
-    return uuid7(int(entry_id.split("-", 1)[0]), f"{stream}/{entry_id}".encode())

@@ -68,7 +68,7 @@ def from_entry(
             return dead("invalid legacy fields", {"legacy": exc.messages})
 
     def default_id() -> str:  # only for events that come without an id
-        return uuid7(int(entry.id.split("-", 1)[0]), f"{entry.stream}/{entry.id}".encode())
+        return derived_id(entry.stream, entry.id)
 
     try:
         return prepare(data, received, default_id, extra)
@@ -92,12 +92,23 @@ def from_job_item(
             source_id,
         )
 
+    event_id = uuid7(created_ms, f"rq/{source_id}".encode())  # if the item has none
+
     def dead(reason: str, errors: Any = None) -> DeadLetter:
-        return DeadLetter(payload, reason, errors, "rq", source_id)
+        # The id it would have had, so that a replay keeps its identity (the job's
+        # creation time is not in the letter otherwise).
+        return DeadLetter(payload, reason, errors, "rq", source_id, {"event_id": event_id})
 
     if len(payload) > max_event_bytes:
         return dead(f"event is {len(payload)} bytes, over the limit of {max_event_bytes}")
     try:
-        return prepare(item, now, uuid7(created_ms, f"rq/{source_id}".encode()))
+        return prepare(item, now, event_id)
     except ValidationError as exc:
         return dead("invalid event", exc.messages)
+
+
+def derived_id(stream: str, entry_id: str) -> str:
+    """The id of an event that came without one in stream entry ``entry_id``: the same
+    entry always derives the same id (a time-ordered UUIDv7 at the entry's time), so a
+    redelivered or replayed entry is stored once."""
+    return uuid7(int(entry_id.split("-", 1)[0]), f"{stream}/{entry_id}".encode())

@@ -256,9 +256,6 @@ class IngestStreams:
                     forgotten.append(name)
         return forgotten
 
-    def dead_count(self) -> int:
-        return int(self.redis.xlen(self.key_names.dead))
-
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:
     ms, _, seq = _text(value).partition("-")

@@ -7,8 +7,10 @@ import pytest
 from helpers import event, store_now
 
 from collector.deadletters import DeadLetters
-from collector.queue_input import from_entry
+from collector.queue_input import from_entry, from_job_item
+from collector.streams import DeadLetter
 from collector.timefmt import now_utc
+from collector.writer import BatchWriter, Delivery
 
 
 @pytest.fixture
@@ -89,3 +91,20 @@ def test_replay_of_a_valid_payload_stores_it(service, drain, dead):
     drain()
     assert service.store.get("default", "r1") is not None
     assert dead.count() == 0
+
+
+def test_an_rq_item_replays_with_the_id_its_job_would_have_given_it(service, drain):
+    """Dead-lettered for its size by a stricter worker, replayed under the normal limit:
+    the id is the one the job derives, whichever way it ends up stored."""
+    item = event(tenant="acme", data={"note": "x" * 500})
+    letter = from_job_item(item, "job-1", 0, 1_764_000_000_000, now_utc(), max_event_bytes=300)
+    assert isinstance(letter, DeadLetter) and letter.extra["event_id"]
+    written = BatchWriter(service.redis, service.settings).write([Delivery("j", letter)])
+    assert written.dead_lettered == ["j"]
+    dead = DeadLetters(service.redis, service.key_names, service.settings)
+    [record] = dead.list()
+    result = dead.replay(record.id, now_utc())
+    expected = from_job_item(item, "job-1", 0, 1_764_000_000_000, now_utc(), 65536)
+    assert result.status == "replayed" and result.event_id == expected.id
+    drain()
+    assert service.store.get("acme", expected.id) is not None

@@ -74,7 +74,7 @@ def total(samples: dict, name: str, **labels: str) -> float:
 @pytest.fixture
 def deployment(redis_server, tmp_path) -> Iterator[dict]:
     redis.Redis(port=redis_server.port).flushall()
-    port = free_port()
+    port, worker_port = free_port(), free_port()
     env = _env(
         REDIS_URL=redis_server.url,
         AUDIT_AUTH="off",
@@ -95,7 +95,14 @@ def deployment(redis_server, tmp_path) -> Iterator[dict]:
                 stderr=subprocess.STDOUT,
             )
             procs["worker"] = subprocess.Popen(
-                [str(BIN / "audit-trail"), "worker", "--name", "prod-worker"],
+                [
+                    str(BIN / "audit-trail"),
+                    "worker",
+                    "--name",
+                    "prod-worker",
+                    "--metrics-port",
+                    str(worker_port),
+                ],
                 env=env,
                 stdout=worker_log,
                 stderr=subprocess.STDOUT,
@@ -104,7 +111,14 @@ def deployment(redis_server, tmp_path) -> Iterator[dict]:
         wait_for(lambda: _ready(base), timeout=30)
         master = psutil.Process(procs["web"].pid)
         wait_for(lambda: len(master.children()) == 3, timeout=30)
-        yield {"base": base, "procs": procs, "logs": logs, "redis": redis_server, "env": env}
+        yield {
+            "base": base,
+            "worker_metrics": f"http://127.0.0.1:{worker_port}",
+            "procs": procs,
+            "logs": logs,
+            "redis": redis_server,
+            "env": env,
+        }
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -181,6 +195,14 @@ def test_metrics_across_gunicorn_processes_and_a_worker(deployment):
         )
         assert not any(label == "tenant" for (_, ls) in got for label, _ in ls)
 
+    # The worker's own figures, on its own port: it did all the storing.
+    own = scrape(deployment["worker_metrics"])
+    assert own[("audit_worker_events_stored_total", ())] == stored
+    assert own[("audit_worker_events_duplicate_total", ())] == 2
+    assert own[("audit_worker_dead_letters_total", ())] == 2
+    assert own[("audit_worker_batch_events_count", ())] >= 1
+    assert own[("audit_worker_batch_events_sum", ())] == stored + 4
+
 
 def test_every_log_line_is_json_and_a_request_id_can_be_followed(deployment):
     base = deployment["base"]
@@ -214,3 +236,8 @@ def test_every_log_line_is_json_and_a_request_id_can_be_followed(deployment):
     assert any(line["logger"].startswith("gunicorn") for line in web)  # gunicorn's own too
     [missing] = [line for line in web if line.get("request_id") == "t-404"]
     assert missing["status"] == 404
+    batches = [line for line in lines["worker"] if "stored" in line and "events" in line]
+    assert sum(line["stored"] for line in batches) == 4
+    for line in batches:
+        assert line["worker"] == "prod-worker" and line["events"] >= 1
+        assert {"duplicates", "dead", "duration_ms"} <= set(line)

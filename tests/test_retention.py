@@ -117,3 +117,13 @@ def test_scheduled_run_happens_once_a_minute_across_workers(service, retention):
     assert other_worker.run_scheduled() == []  # within the minute: nothing
     assert service.store.count("beta") == 1
     assert service.redis.pttl(service.key_names.lock("retention")) > 50_000
+
+
+def test_workers_apply_tenant_policies_even_without_a_default(service):
+    from collector.maintenance import Maintenance
+
+    _store_aged(service, "acme", [1, 40])
+    _store_aged(service, "beta", [1, 40])
+    Retention(service.redis, service.key_names, None).set_policy("acme", 10)
+    Maintenance(service.redis, service.key_names, service.settings).run_due()
+    assert (service.store.count("acme"), service.store.count("beta")) == (1, 2)
