@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from pathlib import Path
 import orjson
 import psutil
 import redis
-from worker_throughput import make_events, redis_server
+from worker_throughput import _free_port, make_events, redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,12 +85,6 @@ def bytes_per_event(port: int, n: int) -> None:
             f"  {label:<9} JSON {json_size:>6,.0f} B  in Redis {per_event:>6,.0f} B  "
             f"overhead {per_event - json_size:>5,.0f} B  ratio {per_event / json_size:.2f}"
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PeakRss:

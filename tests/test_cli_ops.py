@@ -7,20 +7,17 @@ import io
 import os
 import subprocess
 import sys
-from datetime import timedelta
 
 import orjson
 import pytest
 import redis
-from helpers import event, store_now
+from helpers import event, store_aged
 
 from cli import main
 from collector.client import Producer
-from collector.events import prepare
 from collector.export import CSV_COLUMNS
 from collector.service import AuditService
 from collector.settings import Settings
-from collector.timefmt import format_utc, now_utc
 from worker import StreamWorker
 
 BIN = os.path.join(os.path.dirname(sys.executable), "audit-trail")
@@ -129,23 +126,8 @@ def test_export_to_a_file_and_to_a_pipe(svc, tmp_path, capsys):
 
 
 def test_retention_and_holds(svc, capsys):
-    now = now_utc()
     for tenant in ("acme", "held"):
-        store_now(
-            svc.redis,
-            svc.settings,
-            [
-                prepare(
-                    event(
-                        id=f"{tenant}{d}",
-                        tenant=tenant,
-                        occurred_at=format_utc(now - timedelta(days=d)),
-                    ),
-                    now,
-                )
-                for d in (1, 20, 90)
-            ],
-        )
+        store_aged(svc, tenant, [1, 20, 90])
     assert main(["retention", "set", "--tenant", "acme", "--days", "10"]) == 0
     assert main(["retention", "set", "--tenant", "held", "--days", "10"]) == 0
     assert main(["hold", "set", "--tenant", "held", "--reason", "case 42"]) == 0

@@ -5,31 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from helpers import event, store_now
+from helpers import store_aged
 
 from collector.errors import ConfigError
-from collector.events import prepare
 from collector.retention import Retention
-from collector.timefmt import format_utc, now_utc
-
-
-def _store_aged(service, tenant: str, ages_days: list[int]) -> None:
-    now = now_utc()
-    store_now(
-        service.redis,
-        service.settings,
-        [
-            prepare(
-                event(
-                    id=f"{tenant}-{i}",
-                    tenant=tenant,
-                    occurred_at=format_utc(now - timedelta(days=d)),
-                ),
-                now,
-            )
-            for i, d in enumerate(ages_days)
-        ],
-    )
+from collector.timefmt import now_utc
 
 
 @pytest.fixture
@@ -57,7 +37,7 @@ def test_policies_default_and_forever(retention):
 
 def test_run_purges_by_policy_and_never_a_held_tenant(service, retention):
     for tenant in ("acme", "held", "keepall", "dflt"):
-        _store_aged(service, tenant, [1, 10, 40, 400])
+        store_aged(service, tenant, [1, 10, 40, 400])
     retention.set_policy("acme", 5)
     retention.set_policy("held", 5)
     retention.set_policy("keepall", None)
@@ -85,7 +65,7 @@ def test_run_purges_by_policy_and_never_a_held_tenant(service, retention):
 
 def test_a_hold_set_mid_purge_stops_it_at_the_next_step(service, retention):
     """The purge script reads the hold itself: no race between a check and a removal."""
-    _store_aged(service, "acme", [40] * 10)
+    store_aged(service, "acme", [40] * 10)
 
     steps = []
 
@@ -100,7 +80,7 @@ def test_a_hold_set_mid_purge_stops_it_at_the_next_step(service, retention):
 
 
 def test_show_lists_policies_and_holds(service, retention):
-    _store_aged(service, "acme", [1])
+    store_aged(service, "acme", [1])
     retention.set_policy("beta", 3)
     retention.set_hold("gamma", "audit")
     shown = {r.tenant: r for r in retention.show()}
@@ -110,9 +90,9 @@ def test_show_lists_policies_and_holds(service, retention):
 
 
 def test_scheduled_run_happens_once_a_minute_across_workers(service, retention):
-    _store_aged(service, "acme", [40, 41])
+    store_aged(service, "acme", [40, 41])
     assert {r.tenant: r.purged for r in retention.run_scheduled()} == {"acme": 2}
-    _store_aged(service, "beta", [40])
+    store_aged(service, "beta", [40])
     other_worker = Retention(service.redis, service.key_names, default_days=30)
     assert other_worker.run_scheduled() == []  # within the minute: nothing
     assert service.store.count("beta") == 1
@@ -122,8 +102,8 @@ def test_scheduled_run_happens_once_a_minute_across_workers(service, retention):
 def test_workers_apply_tenant_policies_even_without_a_default(service):
     from collector.maintenance import Maintenance
 
-    _store_aged(service, "acme", [1, 40])
-    _store_aged(service, "beta", [1, 40])
+    store_aged(service, "acme", [1, 40])
+    store_aged(service, "beta", [1, 40])
     Retention(service.redis, service.key_names, None).set_policy("acme", 10)
     Maintenance(service.redis, service.key_names, service.settings).run_due()
     assert (service.store.count("acme"), service.store.count("beta")) == (1, 2)
