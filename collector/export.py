@@ -131,8 +131,8 @@ class Export:
         page = self._first
         while True:
             if page.items:
+                self.written += len(page.items)  # counted as handed out, for progress
                 yield self._encode(page.items)
-                self.written += len(page.items)
             if page.next_cursor is None:
                 return
             page = self.query.page(self.filters, self.page_size, page.next_cursor)

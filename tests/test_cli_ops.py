@@ -180,3 +180,39 @@ def test_emit_refuses_an_invalid_event_field_by_field_and_sends_nothing(svc):
     assert len(lines) == 3
     assert {line.split(" ")[2] for line in lines} == {"type", "tenant", "data"}
     assert svc.redis.xlen(svc.key_names.ingest_streams()[0]) == 0
+
+
+def test_export_shows_a_progress_bar_on_a_terminal(svc, tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    Producer(redis=svc.redis, settings=svc.settings).xadd([event(tenant="acme")] * 3)
+    drain(svc)
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    target = tmp_path / "out.ndjson"
+    try:
+        done = subprocess.run(
+            [BIN, "export", "--tenant", "acme", "-o", str(target)],
+            env={**os.environ, "AUDIT_LOG_FORMAT": "json"},
+            stderr=terminal,
+            stdout=subprocess.DEVNULL,
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    assert b"export acme: 3 events" in shown
+    assert len(target.read_bytes().splitlines()) == 3
