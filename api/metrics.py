@@ -15,7 +15,6 @@ families, as the SPEC names them.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -24,11 +23,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from api import telemetry
-from collector.metrics import SystemMetrics
+from collector.metrics import SystemMetrics, multiprocess_dir
 
 blp = Blueprint("metrics", __name__, description="Prometheus metrics.")
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 EXAMPLE = """\
 # HELP audit_events_stored_total Events stored, system-wide
@@ -44,9 +41,10 @@ def init_app(app: Flask, system: SystemMetrics) -> None:
     """Set up the app's own metrics and the registry a scrape reads: the app's (one
     process), or every process's files (multiprocess mode); the system-wide collector
     in both."""
+    multiprocess = multiprocess_dir()
     own = CollectorRegistry()
     telemetry.init_app(app, own)
-    if os.environ.get(MULTIPROC_ENV):
+    if multiprocess:
         served = CollectorRegistry()
         add_process_files: Any = MultiProcessCollector  # untyped in prometheus-client
         add_process_files(served)

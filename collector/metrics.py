@@ -17,6 +17,7 @@ instances for these families, not ``sum``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,20 @@ from collector.keys import KeyNames
 from collector.status import count_alive, read_stream
 
 log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of prometheus-client's multiprocess mode, made if missing, or None.
+
+    prometheus-client opens a file there for every metric made while it is set; a
+    folder that does not exist (set by hand, or wiped by a reboot) would fail that.
+    """
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    return folder or None
 
 
 def _int(value: Any) -> int:

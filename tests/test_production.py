@@ -29,7 +29,6 @@ from collector.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.real
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -137,6 +136,7 @@ def _ready(base: str) -> bool:
         return False
 
 
+@pytest.mark.real
 def test_metrics_across_gunicorn_processes_and_a_worker(deployment):
     base = deployment["base"]
     client = redis.Redis.from_url(deployment["redis"].url)
@@ -204,6 +204,7 @@ def test_metrics_across_gunicorn_processes_and_a_worker(deployment):
     assert own[("audit_worker_batch_events_sum", ())] == stored + 4
 
 
+@pytest.mark.real
 def test_every_log_line_is_json_and_a_request_id_can_be_followed(deployment):
     base = deployment["base"]
     status, headers, _ = http(
@@ -241,3 +242,17 @@ def test_every_log_line_is_json_and_a_request_id_can_be_followed(deployment):
     for line in batches:
         assert line["worker"] == "prod-worker" and line["events"] >= 1
         assert {"duplicates", "dead", "duration_ms"} <= set(line)
+
+
+def test_the_gunicorn_config_sets_the_metrics_folder_before_anything_imports_the_client():
+    """prometheus-client picks its value store when imported: a master that imported it
+    before PROMETHEUS_MULTIPROC_DIR was set would fork workers that count alone."""
+    probe = (
+        "import runpy, sys, os; runpy.run_path('gunicorn.conf.py'); "
+        "print('prometheus_client' in sys.modules, "
+        "bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=_env(), capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["False", "True"], done.stderr

@@ -11,6 +11,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
+from collector.metrics import multiprocess_dir
+
 BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 256, 512, 1024)
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -19,6 +21,7 @@ class WorkerMetrics:
     """Batch size and duration histograms, and counters of what batches did."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        multiprocess_dir()  # set for the API's processes and inherited: must exist
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.batch_events = Histogram(
