@@ -47,3 +47,8 @@ def embedded() -> redis.Redis:
     import fakeredis  # only the embedded mode and tests need it at run time
 
     return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+def text(reply: bytes | str) -> str:
+    """A Redis reply as text (clients may or may not decode their replies)."""
+    return reply.decode() if isinstance(reply, bytes) else reply

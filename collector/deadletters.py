@@ -36,6 +36,7 @@ PREVIEW_CHARS = 120
 
 
 def _text(value: bytes | str) -> str:
+    # Payloads may be any bytes (not UTF-8 is one reason to be a dead letter).
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 

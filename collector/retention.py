@@ -23,6 +23,7 @@ from typing import cast
 import orjson
 import redis
 
+from collector.connection import text
 from collector.errors import ConfigError
 from collector.keys import KeyNames
 from collector.schema import is_valid_tenant
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 RUN_EVERY_S = 60
 # Events removed per purge-script call: each costs ~8 commands, so ~2 ms of Redis.
 PURGE_STEP = 250
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ class Retention:
 
     def policies(self) -> dict[str, int]:
         raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key_names.retention))
-        return {_text(t): int(d) for t, d in raw.items()}
+        return {text(t): int(d) for t, d in raw.items()}
 
     def effective(self, tenant: str, own: dict[str, int] | None = None) -> tuple[int | None, str]:
         """(days or None for forever, where it comes from) for one tenant."""
@@ -134,7 +131,7 @@ class Retention:
         out = {}
         for tenant, record in raw.items():
             data = orjson.loads(record)
-            out[_text(tenant)] = Hold(_text(tenant), data["reason"], data["since"])
+            out[text(tenant)] = Hold(text(tenant), data["reason"], data["since"])
         return out
 
     def is_held(self, tenant: str) -> bool:
@@ -144,7 +141,7 @@ class Retention:
     def show(self) -> list[TenantRetention]:
         """Every tenant with events, a policy or a hold."""
         own, holds = self.policies(), self.holds()
-        tenants = {_text(t) for t in cast(set[bytes], self.redis.smembers(self.key_names.tenants))}
+        tenants = {text(t) for t in cast(set[bytes], self.redis.smembers(self.key_names.tenants))}
         out = []
         for tenant in sorted(tenants | set(own) | set(holds)):
             days, source = self.effective(tenant, own)

@@ -12,15 +12,11 @@ from typing import Any, cast
 
 import redis
 
-from collector.connection import redacted
+from collector.connection import redacted, text
 from collector.keys import GROUP, KeyNames
 
 # A worker is alive when its heartbeat is this recent (the SPEC's audit_workers_alive).
 ALIVE_WITHIN_S = 30.0
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True)
@@ -60,7 +56,7 @@ def read_stream(client: redis.Redis, stream: str, with_consumers: bool = False) 
         groups: list[dict[str, Any]] = client.xinfo_groups(stream)
     except redis.ResponseError:  # no such stream yet
         groups = []
-    info = next((g for g in groups if _text(g["name"]) == GROUP), None)
+    info = next((g for g in groups if text(g["name"]) == GROUP), None)
     if info is None:
         # Nothing consumes it yet: every entry is waiting.
         return StreamState(stream, length, False, length, 0)
@@ -70,7 +66,7 @@ def read_stream(client: redis.Redis, stream: str, with_consumers: bool = False) 
     consumers: list[ConsumerState] = []
     if with_consumers:
         consumers = [
-            ConsumerState(_text(c["name"]), int(c["pending"]), int(c["idle"]))
+            ConsumerState(text(c["name"]), int(c["pending"]), int(c["idle"]))
             for c in client.xinfo_consumers(stream, GROUP)
         ]
     return StreamState(
@@ -95,7 +91,7 @@ def read_workers(
     out = []
     for name, score in seen:
         age = max(0.0, now - score / 1000)
-        out.append(WorkerState(_text(name), round(age, 3), age < alive_within_s))
+        out.append(WorkerState(text(name), round(age, 3), age < alive_within_s))
     return out
 
 
@@ -109,7 +105,7 @@ def count_alive(
 
 def read_tenants(client: redis.Redis, key_names: KeyNames) -> dict[str, int]:
     """Every tenant with the number of events it holds now (after retention)."""
-    tenants = sorted(_text(t) for t in cast(set[bytes], client.smembers(key_names.tenants)))
+    tenants = sorted(text(t) for t in cast(set[bytes], client.smembers(key_names.tenants)))
     pipe = client.pipeline(transaction=False)
     for tenant in tenants:
         pipe.hlen(key_names.events(tenant))

@@ -17,6 +17,7 @@ import orjson
 import redis
 from redis.client import Pipeline
 
+from collector.connection import text
 from collector.keys import GROUP, KeyNames
 from collector.scripts import ScriptCall
 from collector.timefmt import format_utc, now_utc
@@ -59,10 +60,6 @@ class DeadLetter:
         return out
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class IngestStreams:
     """Produce to, consume from and inspect the ingest streams."""
 
@@ -100,7 +97,7 @@ class IngestStreams:
             if extra:
                 fields_.update(extra)
             pipe.xadd(stream, fields_)  # type: ignore[arg-type]
-        return [_text(i) for i in pipe.execute()]
+        return [text(i) for i in pipe.execute()]
 
     # -- the consumer group -----------------------------------------------------------
     def ensure_groups(self) -> None:
@@ -164,7 +161,7 @@ class IngestStreams:
             if not pending:
                 continue
             rows = cast(list[dict[str, Any]], pending)
-            counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in rows}
+            counts = {text(p["message_id"]): int(p["times_delivered"]) for p in rows}
             got = cast(
                 list[tuple[bytes, dict[bytes, bytes] | None]],
                 self.redis.xclaim(stream, GROUP, consumer, min_idle_ms, list(counts)),
@@ -172,7 +169,7 @@ class IngestStreams:
             for entry_id, fields_ in got:
                 if fields_ is None:  # deleted from the stream; nothing to deliver
                     continue
-                eid = _text(entry_id)
+                eid = text(entry_id)
                 claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
         return claimed
 
@@ -196,7 +193,7 @@ class IngestStreams:
     # -- inspection and housekeeping --------------------------------------------------
     def group_info(self, stream: str) -> dict[str, Any] | None:
         for group in self.redis.xinfo_groups(stream):
-            if _text(group["name"]) == GROUP:
+            if text(group["name"]) == GROUP:
                 return group
         return None
 
@@ -251,22 +248,22 @@ class IngestStreams:
                 continue
             for consumer in consumers:
                 if int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms:
-                    name = _text(consumer["name"])
+                    name = text(consumer["name"])
                     self.redis.xgroup_delconsumer(stream, GROUP, name)
                     forgotten.append(name)
         return forgotten
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(value).partition("-")
+    ms, _, seq = text(value).partition("-")
     return int(ms), int(seq or 0)
 
 
 def _entries(reply: Any) -> list[Entry]:
     out: list[Entry] = []
     for stream, items in reply or []:
-        name = _text(stream)
+        name = text(stream)
         for entry_id, fields_ in items:
             if fields_ is not None:
-                out.append(Entry(name, _text(entry_id), fields_))
+                out.append(Entry(name, text(entry_id), fields_))
     return out
