@@ -42,7 +42,10 @@ class DeadLetterQuerySchema(Schema):
     limit = fields.Integer(
         load_default=100, validate=validate.Range(1, 1000), metadata={"description": "1-1000"}
     )
-    cursor = fields.String(metadata={"description": "next_cursor of the previous page"})
+    cursor = fields.String(
+        validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$", error="Not a dead letter id."),
+        metadata={"description": "next_cursor of the previous page"},
+    )
 
 
 class DeadLetterSummarySchema(Schema):

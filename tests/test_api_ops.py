@@ -101,6 +101,7 @@ def test_dead_letters_over_http(client, dead_letters, drain):
     assert client.post("/v1/dead-letters/1-1/replay").status_code == 404
     assert client.get("/v1/dead-letters/garbage").status_code == 404
     assert client.get("/v1/dead-letters?limit=0").status_code == 400
+    assert client.get("/v1/dead-letters?cursor=nope").status_code == 400
 
 
 def test_a_fixed_dead_letter_replays_and_is_stored(client, service, drain):
