@@ -70,7 +70,7 @@ def _choice(*choices: str) -> Parser:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of the product; see the README's configuration table."""
+    """Every knob of the product; see the configuration table in docs/reference.md."""
 
     redis_url: str | None = None
     port: int = 8000
