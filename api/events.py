@@ -118,11 +118,19 @@ def post_events() -> Response:
     security=SECURED,
     parameters=[
         {
+            "in": "path",
+            "name": "event_id",
+            "required": True,
+            # /v1/events/export is the export: an event whose id is "export" is read
+            # through a list or an export, not by this route.
+            "schema": {"type": "string", "not": {"enum": ["export"]}},
+        },
+        {
             "in": "query",
             "name": "tenant",
             "schema": {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"},
             "description": "Defaults to the key's tenant when it has one, else default.",
-        }
+        },
     ],
     responses=problem_responses(400, 401, 403, 404),
 )

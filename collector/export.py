@@ -55,7 +55,9 @@ class ExportQuerySchema(ListQuerySchema):
         unknown = RAISE
         exclude = ("limit", "cursor")
 
-    format = Choice(FORMATS, load_default="ndjson")
+    # Required: /v1/events/export must never answer what looks like a read of the event
+    # whose id is "export" with a 200.
+    format = Choice(FORMATS, required=True)
 
 
 EXPORT_QUERY_SCHEMA = ExportQuerySchema()

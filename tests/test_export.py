@@ -85,7 +85,8 @@ def test_an_empty_export_is_just_the_header(service):
     "args",
     [
         {"format": "xml"},
-        {"limit": "10"},
+        {},
+        {"limit": "10", "format": "csv"},
         {"cursor": "abc"},
         {"since": "yesterday"},
         {"tenant": "no spaces"},
@@ -100,4 +101,5 @@ def test_bad_arguments_are_refused(args):
 def test_arguments_take_the_lists_filters():
     filters, fmt = parse_export_args({"type": "user.login", "order": "asc", "format": "csv"})
     assert fmt == "csv" and filters.type == "user.login" and filters.order == "asc"
-    assert parse_export_args({})[1] == "ndjson"
+    with pytest.raises(BadRequest):  # the format is required
+        parse_export_args({})

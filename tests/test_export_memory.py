@@ -83,7 +83,7 @@ def test_a_large_export_does_not_grow_the_serving_process(redis_server, tmp_path
 
         wait_for(lambda: _up(base), timeout=30)
         get("/v1/events/export?tenant=big&format=csv&type=none")  # warm both paths up
-        get("/v1/events/export?tenant=none")
+        get("/v1/events/export?tenant=none&format=ndjson")
         before = worker.memory_info().rss
         peak = [before]
         done = threading.Event()
@@ -95,7 +95,7 @@ def test_a_large_export_does_not_grow_the_serving_process(redis_server, tmp_path
         sampler = threading.Thread(target=sample)
         sampler.start()
         try:
-            size, lines = get("/v1/events/export?tenant=big")
+            size, lines = get("/v1/events/export?tenant=big&format=ndjson")
         finally:
             done.set()
             sampler.join()
