@@ -11,7 +11,20 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import deadletters, errors, events, export, health, legacy, metrics, responses
+from api import (
+    deadletters,
+    errors,
+    events,
+    export,
+    health,
+    legacy,
+    me,
+    metrics,
+    responses,
+    status,
+    tail,
+    ui,
+)
 from collector.connection import connect
 from collector.http_input import max_body_bytes
 from collector.metrics import SystemMetrics
@@ -58,6 +71,8 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     api.register_blueprint(metrics.blp)
     api.register_blueprint(export.blp)
     api.register_blueprint(deadletters.blp)
+    for blueprint in (tail.blp, me.blp, status.blp, ui.blp):  # the viewer and its reads
+        api.register_blueprint(blueprint)
     _document_docs(app, api)
     return app
 

@@ -10,7 +10,7 @@ from api.auth import authenticate, current_key, service
 from api.responses import SECURED, json_response, problem_responses
 from collector.deadletters import DeadLetters
 from collector.errors import InvalidEvent, NotFound
-from collector.query import load_query_args
+from collector.query import load_args
 from collector.timefmt import now_utc
 
 blp = Blueprint("dead_letters", __name__, description="Dead letters (admin keys only).")
@@ -105,7 +105,7 @@ def _letters() -> DeadLetters:
 )
 def list_dead_letters() -> Response:
     letters = _letters()
-    args = load_query_args(request.args, DeadLetterQuerySchema())
+    args = load_args(DeadLetterQuerySchema(), request.args)
     limit = args["limit"]
     found = letters.list(limit + 1, args.get("cursor"))
     items = [d.summary() for d in found[:limit]]

@@ -64,7 +64,7 @@ def from_http_exception(exc: HTTPException) -> Response:
     return problem(status, exc.name, detail, headers=headers)
 
 
-def from_redis_error(exc: redis.RedisError) -> Response:
+def from_redis_error(exc: Exception) -> Response:
     """Redis unreachable (or failing) on any route: 503, retry later."""
     return from_audit_error(redis_unavailable(exc))
 
@@ -97,3 +97,5 @@ def register(app: Flask) -> None:
     """Errors raised by the core map by their class; a Redis failure anywhere is a 503."""
     app.register_error_handler(AuditError, from_audit_error)
     app.register_error_handler(redis.RedisError, from_redis_error)
+    # a cluster client's own errors (a slot without a master) are not RedisErrors
+    app.register_error_handler(redis.exceptions.RedisClusterException, from_redis_error)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import orjson
 from flask import Response
 from flask_smorest import Blueprint
 
 from api.auth import service
 from api.schemas import StatusSchema
-from collector.errors import Unavailable
+from collector.connection import REDIS_ERRORS
+from collector.durability import refusal
+from collector.errors import Unavailable, redis_unavailable
 
 blp = Blueprint("health", __name__, description="Probes for orchestrators.")
 
@@ -27,10 +30,29 @@ def healthz() -> Response:
 
 @blp.route("/readyz", methods=["GET"])
 @blp.alt_response(
-    200, schema=StatusSchema, success=True, example={"status": "ready"}, description="Redis answers"
+    200,
+    schema=StatusSchema,
+    success=True,
+    example={"status": "ready", "durability": "up to a second at risk (AOF, appendfsync everysec)"},
+    description="Redis answers; `durability` says what it keeps on a crash",
 )
-@blp.doc(summary="Readiness", responses={"503": {"description": "Redis is unreachable"}})
+@blp.doc(
+    summary="Readiness",
+    responses={
+        "503": {
+            "description": "Redis is unreachable, or keeps nothing while AUDIT_REQUIRE_DURABLE=on"
+        }
+    },
+)
 def readyz() -> Response:
-    if not service().ping():
+    audit = service()
+    if not audit.ping():
         raise Unavailable("Redis is unreachable.")
-    return Response(b'{"status":"ready"}', mimetype="application/json")
+    try:
+        kept = audit.durability()
+    except REDIS_ERRORS as exc:
+        raise redis_unavailable(exc) from None
+    if audit.settings.require_durable and not kept.keeps_acknowledged:
+        raise Unavailable(refusal(kept) + ".")
+    body = orjson.dumps({"status": "ready", "durability": kept.detail})
+    return Response(body, mimetype="application/json")

@@ -47,6 +47,7 @@ class StatusSchema(Schema):
     """Liveness or readiness."""
 
     status = fields.String(required=True)
+    durability = fields.String(metadata={"description": "What Redis keeps on a crash"})
 
 
 class LegacyEventSchema(Schema):

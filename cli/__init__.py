@@ -6,10 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import redis
-
 from cli import ops
 from collector.apikeys import SCOPES
+from collector.connection import REDIS_ERRORS
 from collector.errors import AuditError
 from collector.query import DEFAULT_LIMIT, MAX_LIMIT
 from collector.schema import OUTCOMES
@@ -42,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         help="serve this worker's own Prometheus metrics on this port (all interfaces)",
     )
 
-    emit = sub.add_parser("emit", help="record one event over HTTP or straight onto the stream")
+    emit = sub.add_parser(
+        "emit", help="record one event over HTTP, straight onto the stream, or as an RQ job"
+    )
     emit.add_argument("--type", required=True)
     emit.add_argument("--service", required=True)
     emit.add_argument("--actor", required=True, help="actor id")
@@ -55,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     how = emit.add_mutually_exclusive_group(required=True)
     how.add_argument("--url", help="the API's base URL, e.g. http://localhost:8000")
     how.add_argument("--redis", action="store_true", help="XADD onto the stream at REDIS_URL")
+    how.add_argument(
+        "--rq",
+        action="store_true",
+        help="enqueue an RQ job on the audit queue (AUDIT_RQ_REDIS_URL, else REDIS_URL)",
+    )
     emit.add_argument("--api-key", help="API key for --url (default: $AUDIT_API_KEY)")
 
     events = sub.add_parser("events", help="query the store (filters as in GET /v1/events)")
@@ -87,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditError as exc:
         print(f"audit-trail: error: {exc.detail}", file=sys.stderr)
         return 2
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         print(f"audit-trail: error: Redis: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from collector import logs
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
 from collector.connection import connect
+from collector.durability import check_at_start
 from collector.errors import BadRequest, UsageError
 from collector.events import validate
 from collector.query import LIST_QUERY_SCHEMA, parse_list_args
@@ -53,7 +54,9 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
             metrics.serve(args.metrics_port)
         except OSError as exc:
             raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
-    consumer = StreamWorker(connect(settings.redis_url), settings, name=args.name, metrics=metrics)
+    client = connect(settings.redis_url)
+    check_at_start(client, settings)
+    consumer = StreamWorker(client, settings, name=args.name, metrics=metrics)
     stop_on_signals(consumer.stop)
     consumer.run()
     return 0
@@ -86,6 +89,10 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
     if args.url:
         producer = Producer(url=args.url, api_key=args.api_key or os.environ.get("AUDIT_API_KEY"))
         print(producer.post(event)["id"])
+    elif args.rq:
+        # the queue's Redis: AUDIT_RQ_REDIS_URL (the producer connects), else REDIS_URL
+        client = None if settings.rq_redis_url else connect(settings.redis_url)
+        print(Producer(redis=client, settings=settings).enqueue(event))
     else:
         producer = Producer(redis=connect(settings.redis_url), settings=settings)
         print(producer.xadd(event)[0])

@@ -16,7 +16,7 @@ import orjson
 from marshmallow import Schema
 from tqdm import tqdm
 
-from collector.connection import connect
+from collector.connection import connect, is_cluster
 from collector.deadletters import DeadLetters
 from collector.errors import BadRequest, NotFound, UsageError
 from collector.export import EXPORT_QUERY_SCHEMA, Export, parse_export_args
@@ -136,6 +136,9 @@ def as_options(exc: BadRequest) -> UsageError:
 def status(args: argparse.Namespace, settings: Settings) -> int:
     svc = _service(settings)
     state = read_status(svc.redis, svc.key_names, settings.redis_url)
+    kept = svc.durability()
+    state.redis_kind = "Redis Cluster" if is_cluster(svc.redis) else "Redis"
+    state.durability = {**kept.as_dict(), "acknowledgement": settings.durability}
     if args.format == "json":
         print_json(state.to_dict())
     else:
@@ -144,8 +147,10 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def print_status(state: SystemStatus) -> None:
-    print(f"redis: {state.redis}")
-    print(f"durability: {state.durability or 'unknown'}")
+    print(f"redis: {state.redis} ({state.redis_kind})")
+    if state.durability:
+        print(f"durability: Redis keeps {state.durability['detail']}")
+        print(f"acknowledgement (AUDIT_DURABILITY): {ACKS[state.durability['acknowledgement']]}")
     print(f"integrity: {state.integrity or 'unknown'}")
     for s in state.streams:
         if not s.group:
@@ -165,6 +170,12 @@ def print_status(state: SystemStatus) -> None:
     print(f"tenants: {len(state.tenants)}; events stored: {state.events_stored}")
     for tenant, count in state.tenants.items():
         print(f"  {tenant}: {count}")
+
+
+ACKS = {
+    "ack": "ack, 202 once Redis has the event",
+    "replica": "replica, 202 once a replica has the event too (WAIT)",
+}
 
 
 # -- dead letters ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 from api import create_app
 from collector.connection import connect, embedded, redacted
+from collector.durability import check_at_start
 from collector.errors import ConfigError
 from collector.settings import Settings
 from worker import StreamWorker, default_name, stop_on_signals
@@ -37,6 +38,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     host = host or "0.0.0.0"
     port = settings.port if port is None else port
 
+    check_at_start(client, settings)
     app = create_app(settings, client)
     server = make_server(host, port, app, threaded=True)
     base = default_name()

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import redis
 
+from collector.connection import RQ_ON_CLUSTER, connect, is_cluster, rq_url
 from collector.errors import AuditError, ConfigError, Unavailable
 from collector.settings import Settings
 from collector.streams import IngestStreams
@@ -80,8 +81,18 @@ class Producer:
         return IngestStreams(self._redis(), self.settings.key_names).add(items)
 
     def enqueue(self, events: dict[str, Any] | list[dict[str, Any]]) -> str:
-        """Enqueue an RQ job on the ``audit`` queue; returns the job id."""
+        """Enqueue an RQ job on the ``audit`` queue; returns the job id.
+
+        The queue is on the Redis of ``AUDIT_RQ_REDIS_URL`` when set, else on the given
+        client's, which must not be a cluster (ConfigError).
+        """
         from rq import Queue
 
-        job = Queue("audit", connection=self._redis()).enqueue(RQ_FUNCTION, events)
+        if self.settings.rq_redis_url:
+            queue_redis = connect(rq_url(self.settings.rq_redis_url, None))
+        elif is_cluster(self._redis()):
+            raise ConfigError(RQ_ON_CLUSTER)
+        else:
+            queue_redis = self._redis()
+        job = Queue("audit", connection=queue_redis).enqueue(RQ_FUNCTION, events)
         return job.id

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from marshmallow import RAISE
 
-from collector.query import Filters, ListQuerySchema, Query, load_query_args
+from collector.query import Filters, ListQuerySchema, Query, load_args
 from collector.schema import Choice
 
 # The SPEC's columns, in its order; `data` is the event's data as compact JSON.
@@ -53,7 +53,7 @@ class ExportQuerySchema(ListQuerySchema):
 
     class Meta:
         unknown = RAISE
-        exclude = ("limit", "cursor")
+        exclude = ("limit", "cursor", "after_seq")
 
     # Required: /v1/events/export must never answer what looks like a read of the event
     # whose id is "export" with a 200.
@@ -67,7 +67,7 @@ def parse_export_args(
     args: Mapping[str, Any], default_tenant: str = "default"
 ) -> tuple[Filters, str]:
     """Validate raw query parameters: (filters, format). Raises BadRequest."""
-    loaded = load_query_args(args, EXPORT_QUERY_SCHEMA)
+    loaded = load_args(EXPORT_QUERY_SCHEMA, args)
     return Filters.from_args(loaded, default_tenant), loaded["format"]
 
 

@@ -16,6 +16,8 @@ Layout (prefix ``audit``):
   - ``:ix:<field>:<value>``  the same members, one set per filter value
   - ``:ix:seq``   sorted set, event id scored by its ``seq``: persistence order, for
     ``after_seq`` listings, the live tail and the integrity tree's leaves
+  - ``:tail``     stream capped at one entry: the store script adds one per call that
+    stored anything, and live tails block on it (``XREAD BLOCK``) instead of polling
   - ``:duplicates`` counter of deliveries of an id already stored (the store script's)
   - ``:hold``     string, present while the tenant is under legal hold (JSON reason);
     the purge script reads it, so no event of a held tenant is ever purged
@@ -27,6 +29,11 @@ Layout (prefix ``audit``):
 - ``audit:holds``: hash, tenant -> JSON of the hold (the list ``retention show`` prints;
   the tenant's own ``:hold`` key is what purging obeys)
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
+
+On Redis Cluster every key above lands on the slot of its hash tag (or of its whole name):
+a tenant's store on one master, each ingest partition ``{k}`` on its own slot, the dead
+letters and their markers together. Nothing written spans slots in one atomic step;
+``tests/test_slots.py`` checks it, and the test suite runs on a real cluster.
 """
 
 from __future__ import annotations
@@ -77,6 +84,9 @@ class KeyNames:
 
     def seq_index(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:seq"
+
+    def tail_signal(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:tail"
 
     def field_index(self, tenant: str, field: str, value: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"

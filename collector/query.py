@@ -36,6 +36,7 @@ from collector.schema import (
     Timestamp,
 )
 from collector.scripts import ScriptCall
+from collector.sequence import SeqReader
 from collector.timefmt import sort_key
 
 MAX_LIMIT = 1000
@@ -66,6 +67,16 @@ class ListQuerySchema(Schema):
     )
     order = Choice(("desc", "asc"), load_default="desc")
     cursor = Text(metadata={"description": "Opaque, from next_cursor."})
+    after_seq = mf.Integer(
+        strict=False,
+        validate=lambda n: n >= 0 or _fail("Must be 0 or more."),
+        metadata={
+            "minimum": 0,
+            "description": "List in persistence order: the tenant's events with a greater "
+            "seq, oldest first (order=asc is implied; order=desc is a 400). A poller that "
+            "keeps the last seq it saw never misses a late event with an old occurred_at.",
+        },
+    )
 
 
 def _fail(message: str) -> bool:
@@ -88,6 +99,7 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     order: str = "desc"
+    after_seq: int | None = None  # set: persistence order (seq), ascending
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any], default_tenant: str = "default") -> Filters:
@@ -108,41 +120,48 @@ class Filters:
         return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).hexdigest()
 
 
-def parse_list_args(
-    args: Mapping[str, Any], default_tenant: str = "default"
-) -> tuple[Filters, int, str | None]:
-    """Validate raw query parameters: (filters, limit, cursor). Raises BadRequest."""
-    loaded = load_query_args(args, LIST_QUERY_SCHEMA)
-    return Filters.from_args(loaded, default_tenant), loaded["limit"], loaded.get("cursor")
-
-
-def load_query_args(args: Mapping[str, Any], schema: Schema) -> dict[str, Any]:
-    """Query parameters loaded with ``schema``; raises BadRequest (a parameter given twice
-    is an error too, not silently the first of the two)."""
+def load_args(schema: Schema, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Query parameters loaded by ``schema``; raises BadRequest. A parameter given twice is
+    an error, not silently the first of the two."""
     getlist = getattr(args, "getlist", None)
     if getlist is not None:
         repeated = {k: ["Given more than once."] for k in args if len(getlist(k)) > 1}
         if repeated:
             raise BadRequest("Invalid query parameters.", errors=repeated)
     try:
-        loaded: dict[str, Any] = schema.load(dict(args))
-        return loaded
+        return dict(schema.load(dict(args)))
     except ValidationError as exc:
         raise BadRequest("Invalid query parameters.", errors=exc.messages) from None
 
 
-def encode_cursor(filters: Filters, member: str) -> str:
-    payload = orjson.dumps({"v": 1, "f": filters.fingerprint(), "m": member})
+def parse_list_args(
+    args: Mapping[str, Any], default_tenant: str = "default"
+) -> tuple[Filters, int, str | None]:
+    """Validate raw query parameters: (filters, limit, cursor). Raises BadRequest."""
+    loaded = load_args(LIST_QUERY_SCHEMA, args)
+    if "after_seq" in loaded:
+        if args.get("order") == "desc":
+            message = "after_seq lists in persistence order, oldest first: use order=asc."
+            raise BadRequest(message, errors={"order": [message]})
+        loaded["order"] = "asc"
+    return Filters.from_args(loaded, default_tenant), loaded["limit"], loaded.get("cursor")
+
+
+def encode_cursor(filters: Filters, member: str | None = None, seq: int | None = None) -> str:
+    """A cursor resuming after an index member (time order) or a seq (persistence order)."""
+    position = {"m": member} if seq is None else {"s": seq}
+    payload = orjson.dumps({"v": 1, "f": filters.fingerprint(), **position})
     return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
 
 
-def decode_cursor(filters: Filters, cursor: str) -> str:
-    """The index member a cursor resumes after. Raises BadRequest."""
+def _position(filters: Filters, cursor: str) -> Any:
+    """What a cursor made for ``filters`` resumes after (its "s" or "m"). Raises BadRequest."""
+    field = "s" if filters.after_seq is not None else "m"
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        member, fingerprint = payload["m"], payload["f"]
-        if payload.get("v") != 1 or not isinstance(member, str) or "|" not in member:
+        position, fingerprint = payload[field], payload["f"]
+        if payload.get("v") != 1 or not _valid_position(filters, position):
             raise ValueError
     except (ValueError, KeyError, TypeError):
         raise BadRequest("Malformed cursor.", errors={"cursor": ["Malformed cursor."]}) from None
@@ -151,7 +170,23 @@ def decode_cursor(filters: Filters, cursor: str) -> str:
             "This cursor was made for other filters or another order.",
             errors={"cursor": ["Made for other filters or another order."]},
         )
-    return member
+    return position
+
+
+def _valid_position(filters: Filters, position: Any) -> bool:
+    if filters.after_seq is not None:
+        return type(position) is int and position >= filters.after_seq
+    return isinstance(position, str) and "|" in position
+
+
+def decode_cursor(filters: Filters, cursor: str) -> str:
+    """The index member a time-order cursor resumes after. Raises BadRequest."""
+    return str(_position(filters, cursor))
+
+
+def decode_seq_cursor(filters: Filters, cursor: str) -> int:
+    """The seq a persistence-order cursor resumes after. Raises BadRequest."""
+    return int(_position(filters, cursor))
 
 
 @dataclass(frozen=True)
@@ -173,6 +208,7 @@ class Query:
     def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
         self.key_names = key_names
+        self.by_seq = SeqReader(redis_client, key_names)
 
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
@@ -182,6 +218,8 @@ class Query:
 
     def page(self, filters: Filters, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> Page:
         """One page; ``next_cursor`` is None when no match is left."""
+        if filters.after_seq is not None:
+            return self._page_by_seq(filters, limit, cursor)
         lo = "[" + sort_key(filters.since) if filters.since else "-"
         hi = "(" + sort_key(filters.until) if filters.until else "+"
         if cursor is not None:
@@ -211,6 +249,14 @@ class Query:
         if len(docs) > limit:
             return Page(docs[:limit], encode_cursor(filters, members[limit - 1]))
         return Page(docs, None)
+
+    def _page_by_seq(self, filters: Filters, limit: int, cursor: str | None) -> Page:
+        """A page in persistence order (the seq index), after ``filters.after_seq``."""
+        assert filters.after_seq is not None
+        after = filters.after_seq if cursor is None else decode_seq_cursor(filters, cursor)
+        found, resume = self.by_seq.page(filters, after, limit)
+        next_cursor = None if resume is None else encode_cursor(filters, seq=resume)
+        return Page([raw for _, raw in found], next_cursor)
 
     def iterate(self, filters: Filters, page_size: int = 500) -> Iterator[dict[str, Any]]:
         """Every matching event, as dicts, walking the cursors."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 from redis.client import Pipeline
@@ -53,8 +53,13 @@ def load_all(client: redis.Redis) -> None:
 
 
 def pipe_call(pipe: Pipeline, call: ScriptCall) -> None:
-    """Add one script call to a pipeline (run it with :func:`execute`)."""
-    pipe.evalsha(sha(call.script), len(call.keys), *call.keys, *call.args)
+    """Add one script call to a pipeline (run it with :func:`execute`).
+
+    Through ``execute_command``: redis-py's cluster pipeline refuses its ``evalsha``
+    method, yet routes the command itself by its first key, as a script call must go.
+    """
+    send = cast(Any, pipe).execute_command  # untyped in redis-py
+    send("EVALSHA", sha(call.script), len(call.keys), *call.keys, *call.args)
 
 
 def run(client: redis.Redis, call: ScriptCall) -> Any:

@@ -14,6 +14,8 @@ import orjson
 import redis
 
 from collector.apikeys import ApiKeys
+from collector.connection import REDIS_ERRORS
+from collector.durability import Durability, describe
 from collector.errors import Unavailable, redis_unavailable
 from collector.maintenance import Maintenance
 from collector.query import Query
@@ -23,6 +25,10 @@ from collector.streams import IngestStreams
 from collector.timefmt import format_utc
 
 BACKLOG_CACHE_S = 1.0
+# AUDIT_DURABILITY=replica: how long an ingest request waits for a replica to confirm
+# its events before it answers 503. Replication on a healthy link takes a millisecond
+# or two; a second is a replica that is not keeping up.
+REPLICA_WAIT_MS = 1000
 
 
 class AuditService:
@@ -43,8 +49,12 @@ class AuditService:
     def ping(self) -> bool:
         try:
             return bool(self.redis.ping())
-        except redis.RedisError:
+        except REDIS_ERRORS:
             return False
+
+    def durability(self) -> Durability:
+        """What the Redis in use keeps on a crash; raises a RedisError if it cannot tell."""
+        return describe(self.redis)
 
     def backlog(self) -> int:
         """Lag plus pending over all partitions, refreshed at most once a second."""
@@ -80,12 +90,13 @@ class AuditService:
             extra: dict[str, str | bytes] = {"received_at": format_utc(received_at)}
             if legacy is not None:
                 extra["legacy"] = orjson.dumps(legacy)
-            self.streams.add(events, extra, encoded)
+            replica_wait = REPLICA_WAIT_MS if self.settings.durability == "replica" else None
+            self.streams.add(events, extra, encoded, replica_wait)
             # count what this process added since the last look, so the limit holds
             # between refreshes instead of letting a second's worth through
             checked_at, value = self._backlog
             self._backlog = (checked_at, value + len(events))
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             self._groups_ready = False
             raise redis_unavailable(exc) from None
         return [e["id"] for e in events]

@@ -97,6 +97,9 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES_CEILING
     rq_serializer: str = "pickle"
     require_durable: bool = False
+    # Live tails one API process serves at once (each holds a thread or greenlet and a
+    # Redis connection); past it GET /v1/events/tail answers 503.
+    max_tails: int = 100
 
     def __post_init__(self) -> None:
         if not self.prefix or any(c in self.prefix for c in "{} "):
@@ -159,5 +162,6 @@ ENV: dict[str, tuple[str, Parser]] = {
         _integer(minimum=256, maximum=MAX_BODY_BYTES_CEILING),
     ),
     "AUDIT_RQ_SERIALIZER": ("rq_serializer", _choice(*RQ_SERIALIZERS)),
+    "AUDIT_MAX_TAILS": ("max_tails", _integer(minimum=0)),
     "AUDIT_REQUIRE_DURABLE": ("require_durable", _flag),
 }

@@ -1,19 +1,24 @@
 """What the whole system looks like right now, read from Redis.
 
-One reading serves ``audit-trail status`` (everything) and the scrape-time gauges
-of ``/metrics`` (streams and workers only), so both say the same thing.
+One reading serves ``audit-trail status`` (everything), ``GET /v1/status`` (the viewer's
+status tab) and the scrape-time gauges of ``/metrics`` (streams and workers), so they all
+say the same thing.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
 from collector.connection import redacted, text
 from collector.keys import GROUP, KeyNames
+from collector.streams import IngestStreams
+
+if TYPE_CHECKING:
+    from collector.maintenance import Maintenance
 
 # A worker is alive when its heartbeat is this recent (the SPEC's audit_workers_alive).
 ALIVE_WITHIN_S = 30.0
@@ -125,7 +130,8 @@ class SystemStatus:
     dead_letters: int
     workers: list[WorkerState]
     tenants: dict[str, int]
-    durability: str | None = None
+    redis_kind: str = "Redis"
+    durability: dict[str, Any] | None = None
     integrity: str | None = None
 
     @property
@@ -162,3 +168,29 @@ def read_status(
         workers=read_workers(client, key_names),
         tenants=read_tenants(client, key_names),
     )
+
+
+def snapshot(streams: IngestStreams, maintenance: Maintenance) -> dict[str, Any]:
+    """``GET /v1/status`` (the viewer's status tab): per stream its length, lag, pending and
+    consumer count; then the backlog, dead letters and workers."""
+    client, key_names = streams.redis, streams.key_names
+    states = [read_stream(client, s) for s in streams.streams]
+    rows: list[dict[str, Any]] = []
+    for state in states:
+        row: dict[str, Any] = {"stream": state.name, "length": state.length, "group": state.group}
+        if state.group:
+            consumers = client.xinfo_groups(state.name)
+            count = next((int(g["consumers"]) for g in consumers if text(g["name"]) == GROUP), 0)
+            row.update(lag=state.lag, pending=state.pending, consumers=count)
+        rows.append(row)
+    workers = [
+        {"name": w.name, "last_seen_s": round(w.last_seen_s, 1), "alive": w.alive}
+        for w in read_workers(client, key_names)
+    ]
+    return {
+        "streams": rows,
+        "backlog": sum(s.lag + s.pending for s in states),
+        "dead_letters": int(client.xlen(key_names.dead)),
+        "workers": workers,
+        "workers_alive": sum(1 for w in workers if w["alive"]),
+    }

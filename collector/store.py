@@ -47,6 +47,7 @@ class Store:
                         k.seq(event.tenant),
                         k.time_index(event.tenant),
                         k.seq_index(event.tenant),
+                        k.tail_signal(event.tenant),
                         k.duplicates(event.tenant),
                     ],
                 )

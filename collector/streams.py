@@ -19,6 +19,7 @@ from redis.client import Pipeline
 
 from collector.connection import text
 from collector.keys import GROUP, KeyNames
+from collector.replicas import add_confirmed
 from collector.scripts import ScriptCall
 from collector.timefmt import format_utc, now_utc
 
@@ -81,22 +82,35 @@ class IngestStreams:
         events: Sequence[dict[str, Any]],
         extra: dict[str, str | bytes] | None = None,
         encoded: Sequence[bytes] | None = None,
+        replica_wait_ms: int | None = None,
     ) -> list[str]:
         """XADD each event (one round trip); returns the entry ids.
 
         ``encoded`` is the events' JSON when the caller has it already.
 
-        A batch bound for one stream is wrapped in MULTI/EXEC: all or nothing.
+        A batch bound for one stream is wrapped in MULTI/EXEC: all or nothing. With
+        ``replica_wait_ms`` (``AUDIT_DURABILITY=replica``) each stream's share is written
+        on the connection to its master and returns once a replica has it
+        (:func:`collector.replicas.add_confirmed`), else raises Unavailable.
         """
         targets = [self.stream_for(str(e.get("tenant") or "default")) for e in events]
-        one_slot = len(set(targets)) <= 1
-        pipe = self.redis.pipeline(transaction=one_slot)
         blobs = encoded if encoded is not None else [orjson.dumps(e) for e in events]
-        for blob, stream in zip(blobs, targets, strict=True):
-            fields_: dict[str, str | bytes] = {"event": blob}
-            if extra:
-                fields_.update(extra)
-            pipe.xadd(stream, fields_)  # type: ignore[arg-type]
+        entries: list[dict[str, str | bytes]] = [{"event": blob, **(extra or {})} for blob in blobs]
+        if replica_wait_ms is not None:
+            ids = [""] * len(entries)
+            by_stream: dict[str, list[int]] = {}
+            for index, stream in enumerate(targets):
+                by_stream.setdefault(stream, []).append(index)
+            for stream, indexes in by_stream.items():
+                share = [entries[i] for i in indexes]
+                for i, entry_id in zip(
+                    indexes, add_confirmed(self.redis, stream, share, replica_wait_ms), strict=True
+                ):
+                    ids[i] = entry_id
+            return ids
+        pipe = self.redis.pipeline(transaction=len(set(targets)) <= 1)
+        for entry, stream in zip(entries, targets, strict=True):
+            pipe.xadd(stream, entry)  # type: ignore[arg-type]
         return [text(i) for i in pipe.execute()]
 
     # -- the consumer group -----------------------------------------------------------

@@ -68,10 +68,12 @@ def free_port() -> int:
 class RedisServer:
     """A private redis-server process for one test session."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, persistence: tuple[str, ...] = ()) -> None:
         self.folder = tempfile.mkdtemp(prefix="audit-trail-redis-")
         self.port = free_port()
         self.binary = binary
+        # nothing kept, unless the test asks for a kind of persistence
+        self.persistence = persistence or ("--save", "", "--appendonly", "no")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,10 +90,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--dir",
                 self.folder,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *self.persistence,
                 "--logfile",
                 os.path.join(self.folder, "log"),
             ],
@@ -112,6 +111,17 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # still writing its files: it is a test server
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: Redis writes nothing more; start() brings it back."""
+        if self.process is not None:
+            self.process.kill()
             self.process.wait(timeout=10)
             self.process = None
 

@@ -10,6 +10,7 @@ import socket
 
 import orjson
 import pytest
+import redis
 from helpers import assert_problem, event
 
 from api import create_app
@@ -293,3 +294,20 @@ def test_years_before_1000_read_back_as_rfc3339(client, drain):
     post_json(client, event(id="old", occurred_at="0999-01-01T00:00:00Z"))
     drain()
     assert client.get("/v1/events/old").get_json()["occurred_at"].startswith("0999-01-01T")
+
+
+@pytest.mark.fake
+def test_a_slot_without_a_master_is_503_never_500(fake_redis, monkeypatch):
+    """RedisCluster's own errors are no RedisErrors; ingest and reads still answer 503."""
+    app = create_app(Settings(auth=False), fake_redis)
+    service = app.extensions["audit"]
+
+    def no_master(*args, **kwargs):
+        raise redis.exceptions.SlotNotCoveredError("Slot 1234 is not covered by the cluster")
+
+    monkeypatch.setattr(service.streams, "add", no_master)
+    monkeypatch.setattr(service.store, "get_raw", no_master)
+    client = app.test_client()
+    for answer in (client.post("/v1/events", json=event()), client.get("/v1/events/x?tenant=a")):
+        assert answer.status_code == 503, answer.get_json()
+        assert answer.headers["Retry-After"]

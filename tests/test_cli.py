@@ -16,6 +16,7 @@ from helpers import event, free_port, wait_for
 
 from cli import main
 from collector.client import Producer
+from collector.connection import connect
 
 BIN = os.path.join(os.path.dirname(sys.executable), "audit-trail")
 
@@ -109,12 +110,25 @@ def test_commands_that_need_redis_exit_with_one_line_without_it(argv):
     assert "REDIS_URL is not set" in result.stderr
 
 
-@pytest.mark.real
-def test_emit_events_status_and_keys_against_redis(redis_server, monkeypatch, capsys):
-    import redis
+@pytest.fixture(
+    params=[
+        pytest.param("real", marks=pytest.mark.real),
+        pytest.param("cluster", marks=pytest.mark.cluster),
+    ]
+)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """REDIS_URL of an empty private Redis, or of the private cluster."""
+    if request.param == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        return str(cluster.url)
+    server = request.getfixturevalue("redis_server")
+    connect(server.url).flushall()
+    return str(server.url)
 
-    redis.Redis(port=redis_server.port).flushall()
-    monkeypatch.setenv("REDIS_URL", redis_server.url)
+
+def test_emit_events_status_and_keys_against_redis(redis_url, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", redis_url)
     for name in [k for k in os.environ if k.startswith("AUDIT_")]:
         monkeypatch.delenv(name)
 
@@ -143,7 +157,7 @@ def test_emit_events_status_and_keys_against_redis(redis_server, monkeypatch, ca
     from collector.settings import Settings
     from worker import StreamWorker
 
-    StreamWorker(redis.Redis.from_url(redis_server.url), Settings(), name="w").run_burst()
+    StreamWorker(connect(redis_url), Settings(), name="w").run_burst()
     capsys.readouterr()
 
     assert main(["events", "--tenant", "acme", "--format", "ndjson"]) == 0
@@ -169,7 +183,7 @@ def test_emit_events_status_and_keys_against_redis(redis_server, monkeypatch, ca
     )
     secret = capsys.readouterr().out.splitlines()[-1]
     assert secret.startswith("at_")
-    svc = AuditService(redis.Redis.from_url(redis_server.url), Settings())
+    svc = AuditService(connect(redis_url), Settings())
     assert svc.api_keys.authenticate(f"Bearer {secret}").tenants == ("acme",)
     assert main(["keys", "list"]) == 0
     assert "ci\tscopes=ingest,read\ttenants=acme" in capsys.readouterr().out

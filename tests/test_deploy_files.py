@@ -37,10 +37,12 @@ from helpers import event
 
 import cli
 from collector import jobs
+from collector.connection import is_cluster_url
 from collector.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_CLUSTER = ROOT / "docker-compose.cluster.yml"
 PROCFILE = ROOT / "Procfile"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -201,7 +203,9 @@ def check_rq(argv: list[str], env: Mapping[str, str]) -> None:
     context = rq_main.commands["worker"].make_context("worker", argv[2:])
     assert tuple(context.params["queues"]) == (jobs.QUEUE,), context.params["queues"]
     url = context.params.get("url") or env.get("RQ_REDIS_URL")
-    assert url == env.get("REDIS_URL"), f"rq reads {url!r}, the app writes {env.get('REDIS_URL')!r}"
+    queue_url = env.get("AUDIT_RQ_REDIS_URL") or env.get("REDIS_URL")
+    assert url == queue_url, f"rq reads {url!r}, the app enqueues on {queue_url!r}"
+    assert not is_cluster_url(str(url)), "RQ cannot keep its queue on a Redis Cluster"
     assert import_attribute("collector.jobs.ingest") is jobs.ingest
     Settings.from_env(env)  # collector.jobs.ingest reads its settings from the environment
 
@@ -210,6 +214,22 @@ def check_command(argv: list[str], env: Mapping[str, str]) -> None:
     checks = {"gunicorn": check_gunicorn, "audit-trail": check_audit_trail, "rq": check_rq}
     assert argv and argv[0] in checks, f"unknown program in {argv}"
     checks[argv[0]](argv, env)
+
+
+def cluster_services() -> dict[str, dict[str, Any]]:
+    """The services of docker-compose.yml with docker-compose.cluster.yml laid over it, as
+    ``docker compose -f docker-compose.yml -f docker-compose.cluster.yml`` merges them:
+    mappings (environment, depends_on) key by key, anything else replaced."""
+    merged = {name: dict(service) for name, service in services().items()}
+    override = yaml.safe_load(COMPOSE_CLUSTER.read_text())["services"]
+    for name, service in override.items():
+        base = merged.setdefault(name, {})
+        for key, value in service.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                base[key] = {**base[key], **value}
+            else:
+                base[key] = value
+    return merged
 
 
 # ------------------------------------------------------------------------------ Procfile
@@ -469,3 +489,55 @@ def test_dockerfile_cmd_runs_a_real_entry_point():
     argv = json.loads(cmds[-1])  # exec form: gunicorn is PID 1 and receives SIGTERM
     assert isinstance(argv, list)
     check_command(argv, PLATFORM_ENV)
+
+
+# -------------------------------------------------------------- the cluster compose file
+
+CLUSTER_NODES = [f"redis-node-{i}" for i in range(1, 7)]
+
+
+@pytest.mark.parametrize("name", CLUSTER_NODES)
+def test_cluster_nodes_are_cluster_enabled_with_aof_on_a_volume(name):
+    node = cluster_services()[name]
+    [shell, flag, script] = command_argv(node["command"], {})
+    assert (shell, flag) == ("sh", "-c")
+    argv = shlex.split(script)
+    assert argv[:2] == ["exec", "redis-server"]
+    options = dict(zip(argv[2::2], argv[3::2], strict=True))
+    assert options["--cluster-enabled"] == "yes"
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] in ("always", "everysec")
+    assert node["hostname"] == name, "the node announces the name others reach it by"
+    assert [str(v).split(":")[1] for v in node["volumes"]] == ["/data"]
+    assert "ping" in " ".join(node["healthcheck"]["test"])
+
+
+def test_the_cluster_is_three_masters_with_a_replica_each():
+    init = cluster_services()["redis-cluster-init"]
+    script = command_argv(init["command"], {})[2]
+    for name in CLUSTER_NODES:
+        assert name in script
+        assert init["depends_on"][name]["condition"] == "service_healthy"
+    assert "--cluster create" in script and "--cluster-replicas 1" in script
+    assert "--cluster-yes" in script
+
+
+@pytest.mark.parametrize("name", ["api", "worker", "rq-worker"])
+def test_on_the_cluster_the_app_stores_there_and_queues_on_a_single_redis(name):
+    all_services = cluster_services()
+    service = all_services[name]
+    env = service_env(service)
+    settings = Settings.from_env(env)
+    assert settings.redis_url and is_cluster_url(settings.redis_url)
+    assert urlparse(settings.redis_url).hostname in CLUSTER_NODES
+    assert settings.rq_redis_url and urlparse(settings.rq_redis_url).hostname == "redis"
+    assert settings.partitions == 12, "four partitions per master"
+    assert service["depends_on"]["redis-cluster-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+    argv = command_argv(service["command"], env)
+    if argv[0] == "gunicorn":
+        # the app would reach for the cluster at once; its command is the one checked above
+        assert argv == command_argv(services()[name]["command"], env)
+    else:
+        check_command(argv, env)

@@ -30,7 +30,19 @@ from worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+# Redis away for now: the worker backs off and comes back. On a cluster that includes a
+# slot without a master during a failover (CLUSTERDOWN, TRYAGAIN, a slot not covered).
+REDIS_DOWN: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
+)
+# What leaves the last batch unsettled at a stop (it stays pending for a restart).
+UNSETTLED: tuple[type[Exception], ...] = (*REDIS_DOWN, redis.ResponseError)
 
 
 def default_name() -> str:
@@ -107,7 +119,7 @@ class StreamWorker:
                 self._pause(backoff, "unexpected error")
         try:
             self.flush()
-        except (*REDIS_DOWN, redis.ResponseError) as exc:
+        except UNSETTLED as exc:
             log.warning("worker %s: last batch not settled (%s); it stays pending", self.name, exc)
         self.close()
         log.info("worker %s stopped: %s", self.name, self.stats)
@@ -254,3 +266,8 @@ class StreamWorker:
                 "duration_ms": round(seconds * 1000, 3),
             },
         )
+        outage = next((e for _, e in result.failed if isinstance(e, REDIS_DOWN)), None)
+        if outage is not None:
+            # part of Redis is away (a master failing over): back off, then retry this
+            # worker's own pending entries at once rather than after AUDIT_CLAIM_IDLE_MS
+            raise outage
