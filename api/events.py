@@ -16,6 +16,9 @@ from collector.query import ListQuerySchema, parse_list_args
 from collector.schema import TENANT_PATTERN, EventSchema, StoredEventSchema, is_valid_tenant
 from collector.timefmt import now_utc
 
+# Event ids that name other routes under /v1/events/.
+SHADOWED_IDS = ("export", "tail")
+
 blp = Blueprint("events", __name__, description="Audit events, schema version 1.")
 blp.before_request(authenticate)
 
@@ -121,9 +124,9 @@ def post_events() -> Response:
             "in": "path",
             "name": "event_id",
             "required": True,
-            # /v1/events/export is the export: an event whose id is "export" is read
-            # through a list or an export, not by this route.
-            "schema": {"type": "string", "not": {"enum": ["export"]}},
+            # /v1/events/export and /v1/events/tail are routes of their own: an event whose
+            # id is one of those words is read through a list or an export, not here.
+            "schema": {"type": "string", "not": {"enum": list(SHADOWED_IDS)}},
         },
         {
             "in": "query",

@@ -32,7 +32,7 @@ def test_store_script_calls_stay_in_one_slot_per_tenant(fake_redis):
     assert set(calls) == {"acme", "globex", "initech"}
     for tenant, call in calls.items():
         assert len(_slots(call.keys)) == 1, tenant
-        assert len(call.keys) == 5 + sum(len(e.indexed) for e in events if e.tenant == tenant)
+        assert len(call.keys) == 6 + sum(len(e.indexed) for e in events if e.tenant == tenant)
 
 
 def test_query_keys_stay_in_one_slot(fake_redis):
