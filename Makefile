@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-scale clean screenshot
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,15 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/worker_throughput.py
 
+# A million events into a private redis-server: memory, Redis CPU and read latency at scale.
+bench-scale: $(BIN)/.installed
+	$(BIN)/python benchmarks/scale.py
+
 # Everything the commands above create: the venv, tool caches, build output, bytecode.
+# Remakes the README's screenshot of the viewer from the real page (a browser test).
+screenshot: $(BIN)/.installed
+	AUDIT_WRITE_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/test_viewer.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

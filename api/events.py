@@ -161,7 +161,9 @@ def get_event(event_id: str) -> Response:
 @blp.doc(
     summary="List events, filtered and paginated",
     description="Newest first unless order=asc. Walk next_cursor to the end to see every "
-    "match exactly once; a cursor only works with the filters and order it was made for.",
+    "match exactly once; a cursor only works with the filters and order it was made for. "
+    "A page does bounded work: it may hold fewer than limit items, even none, with a "
+    "next_cursor; only a null next_cursor means no match is left.",
     security=SECURED,
     parameters=[{"in": "query", "schema": ListQuerySchema}],
     responses=problem_responses(400, 401, 403),

@@ -5,15 +5,19 @@ each configuration runs gunicorn twice, one after the other:
 
 * ``api:create_app()`` (``AUDIT_AUTH=off``), with ``gunicorn.conf.py`` and the
   configuration's ``--worker-class``/``--workers``/``--threads`` on the command line;
-* the baseline: a bare Flask app whose ``POST /v1/events`` only XADDs the body.
+* the baseline: a bare Flask app whose ``POST /v1/events`` only XADDs the body (a batch:
+  each of its events).
 
-``wrk`` (``apt-get install wrk``) on 127.0.0.1 posts one ~500-byte event per request for a
-bounded time. Printed: requests/s, latency, non-2xx responses, entries that reached the
-stream, and the ratio of the app to the baseline under the same configuration. Nothing
+``wrk`` (``apt-get install wrk``) on 127.0.0.1 posts one ~500-byte event per request
+(``--batch N``: a JSON array of N such events, which the baseline parses and XADDs one
+entry per event, the same writes as the app, one round trip each as a bare app would;
+with ``--baseline-pipeline`` in one pipeline) for a bounded time.
+Printed: requests/s, latency, non-2xx responses, entries that reached the stream, and
+the ratio of the app to the baseline under the same configuration. Nothing
 consumes the stream; Redis is flushed before every run and the backlog limit is lifted.
 
     .venv/bin/python benchmarks/http_ingest.py [--duration 8] [--connections 32] \
-        [--rounds 1] [--configs sync:2:1,gthread:2:4] [--source DIR]
+        [--rounds 1] [--configs sync:2:1,gthread:2:4] [--batch 100] [--source DIR]
 
 ``--source`` runs the app from another copy of the tree (e.g. ``git archive HEAD``
 unpacked), so edits in the working tree during a long run do not change what is measured.
@@ -48,6 +52,8 @@ BASELINE_STREAM = "bench:baseline"
 BASELINE_APP = f'''
 import os
 
+import json
+
 import redis
 from flask import Flask, Response, request
 
@@ -57,8 +63,17 @@ app = Flask(__name__)
 
 @app.post("/v1/events")
 def ingest():
-    client.xadd("{BASELINE_STREAM}", {{"event": request.get_data()}})
-    return Response(b'{{"status":"accepted"}}', status=202, mimetype="application/json")
+    body = request.get_data()
+    if body[:1] != b"[":
+        client.xadd("{BASELINE_STREAM}", {{"event": body}})
+        return Response(b'{{"status":"accepted"}}', status=202, mimetype="application/json")
+    # a batch: one entry per event, as the product writes (BENCH_PIPELINE=1: one pipeline)
+    writer = client.pipeline(transaction=False) if os.environ.get("BENCH_PIPELINE") else client
+    for event in json.loads(body):
+        writer.xadd("{BASELINE_STREAM}", {{"event": json.dumps(event)}})
+    if writer is not client:
+        writer.execute()
+    return Response(b'{{"accepted":true}}', status=202, mimetype="application/json")
 
 
 @app.get("/healthz")
@@ -130,6 +145,23 @@ class Result:
     socket_errors: int
     stored: int
     requests: int
+    cpu_ms: float = 0.0  # gunicorn's CPU time (all its processes) per request
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        pids += [int(p) for p in task.read_text().split()]
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def free_port() -> int:
@@ -234,6 +266,7 @@ def measure(
         "AUDIT_MAX_BACKLOG": str(10**9),
         "BENCH_BODY": os.path.join(tmp, "event.json"),
         "BENCH_SCRIPT": os.path.join(tmp, "post.lua"),
+        "BENCH_PIPELINE": "1" if args.baseline_pipeline else "",
     }
     for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_WORKER_CLASS"):
         env.pop(name, None)
@@ -265,9 +298,10 @@ def measure(
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: healthy(f"{base}/healthz"), 30, f"gunicorn ({target}, {config})")
         run_wrk(f"{base}/v1/events", args.warmup, args, env)
-        before = int(client.xlen(stream))
+        before, cpu = int(client.xlen(stream)), tree_cpu_s(proc.pid)
         stats = run_wrk(f"{base}/v1/events", args.duration, args, env)
-        stored = int(client.xlen(stream)) - before
+        cpu = tree_cpu_s(proc.pid) - cpu
+        stored = (int(client.xlen(stream)) - before) // args.batch
     finally:
         stop(proc)
         log.close()
@@ -279,6 +313,7 @@ def measure(
         socket_errors=stats["socket_errors"],
         stored=stored,
         requests=stats["requests"],
+        cpu_ms=cpu * 1000 / max(1, stats["requests"]),
     )
 
 
@@ -294,6 +329,7 @@ def median_result(results: list[Result]) -> Result:
         socket_errors=sum(r.socket_errors for r in results),
         stored=sum(r.stored for r in results),
         requests=sum(r.requests for r in results),
+        cpu_ms=statistics.median(r.cpu_ms for r in results),
     )
 
 
@@ -305,6 +341,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--rounds", type=int, default=1, help="runs per config (median kept)")
+    parser.add_argument("--batch", type=int, default=1, help="events per request (1: an object)")
+    parser.add_argument(
+        "--baseline-pipeline", action="store_true", help="the baseline pipelines a batch's XADDs"
+    )
     parser.add_argument(
         "--source", type=Path, default=ROOT, help="tree to run the app from (default: this one)"
     )
@@ -327,12 +367,15 @@ def main() -> int:
     Path(tmp, "bench_baseline.py").write_text(BASELINE_APP)
     Path(tmp, "post.lua").write_text(WRK_SCRIPT)
     body = event_body()
+    if args.batch > 1:
+        body = b"[" + b",".join([body] * args.batch) + b"]"
     Path(tmp, "event.json").write_bytes(body)
     redis_proc, redis_port = start_redis(tmp)
     print(
         f"# {os.cpu_count()} CPUs; wrk -t{args.threads} -c{args.connections}, "
         f"{args.warmup:g}s warm-up + {args.duration:g}s per run, {args.rounds} round(s); "
-        f"event of {len(body)} bytes; app from {args.source}; logs in {tmp} (kept on failure)",
+        f"body of {len(body)} bytes ({args.batch} event(s)); app from {args.source}; "
+        f"logs in {tmp} (kept on failure)",
         flush=True,
     )
     runs: dict[tuple[Config, str], list[Result]] = {}
@@ -354,7 +397,8 @@ def main() -> int:
     best_baseline = max(rows[(c, "baseline")].rps for c in configs)
     header = (
         f"{'config':<18} {'app req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
-        f"{'stored':>7} {'base req/s':>10} {'app/base':>8} {'app/best base':>13}"
+        f"{'stored':>7} {'base req/s':>10} {'app/base':>8} {'app/best base':>13} "
+        f"{'app CPU ms':>10} {'base CPU ms':>11} {'CPU base/app':>12}"
     )
     print()
     print(header)
@@ -366,8 +410,14 @@ def main() -> int:
         print(
             f"{config!s:<18} {app.rps:9.0f} {app.p50_ms:7.1f} {app.p99_ms:7.1f} {errors:6d} "
             f"{stored_ok:>7} {base.rps:10.0f} {app.rps / base.rps:8.2f} "
-            f"{app.rps / best_baseline:13.2f}"
+            f"{app.rps / best_baseline:13.2f} {app.cpu_ms:10.2f} {base.cpu_ms:11.2f} "
+            f"{base.cpu_ms / app.cpu_ms:12.2f}"
         )
+    print(
+        "CPU ms: gunicorn's CPU time (all its processes) per request; CPU base/app is the "
+        "throughput ratio\nwhen the server's CPU is the limit, and moves far less with other "
+        "load on the machine than req/s does."
+    )
     best = max(configs, key=lambda c: rows[(c, "app")].rps)
     print(f"\nbest for the app: {best} ({rows[(best, 'app')].rps:.0f} req/s)")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
 
     ops.add_parsers(sub)
 
+    sub.add_parser(
+        "migrate",
+        help="compress events an older release stored, drop its unused outcome=success set",
+    )
+
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = keys_sub.add_parser("create", help="create a key; prints its secret once, last")

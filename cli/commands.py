@@ -1,4 +1,4 @@
-"""The subcommands other than ``run``: worker, emit, events, status, keys."""
+"""The subcommands other than ``run``: worker, emit, events, status, keys, migrate."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "emit": emit,
         "events": events,
         "keys": keys,
+        "migrate": migrate,
         **ops.HANDLERS,
     }[args.command]
     return handler(args, settings)
@@ -159,6 +160,15 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
         ops.table(TABLE, rows)
         if page.next_cursor:
             print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
+    return 0
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> int:
+    store = _service(settings).store
+    for tenant in store.tenants():
+        done = store.compress_stored(tenant)
+        dropped = "; unused outcome=success set dropped" if store.drop_unindexed(tenant) else ""
+        print(f"tenant {tenant}: {done} events compressed, {store.count(tenant)} stored{dropped}")
     return 0
 
 

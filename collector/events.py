@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -33,7 +32,9 @@ def uuid7(ms: int | None = None, seed: bytes | None = None) -> str:
     r = int.from_bytes(rand, "big")
     value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (r >> 68) << 64 | 0b10 << 62
     value |= r & 0x3FFF_FFFF_FFFF_FFFF
-    return str(uuid.UUID(int=value))
+    # str(uuid.UUID(int=value)), without the object: a third of a batch's decoding time
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class PreparedEvent(NamedTuple):
@@ -43,7 +44,7 @@ class PreparedEvent(NamedTuple):
     id: str
     member: str  # index member: sortable time + id
     body: bytes  # stored JSON without its closing brace; the store appends ``,"seq":N}``
-    indexed: tuple[tuple[str, str], ...]  # (field, value) pairs to index
+    indexed: tuple[tuple[str, str], ...]  # (field, value) pairs to index (not UNINDEXED)
 
     @property
     def document(self) -> dict[str, Any]:
@@ -103,6 +104,8 @@ def prepare(
     doc, occurred = stored_document(loaded, received_at, default_id, extra)
     event_id: str = doc["id"]
     index = index_of(doc)
+    if doc["outcome"] == UNINDEXED[1]:
+        index = tuple(pair for pair in index if pair != UNINDEXED)
     data = doc.get("data")
     if type(data) is JsonObject:  # already serialized by the schema: do not dump it again
         doc["data"] = orjson.Fragment(data.json)
@@ -117,6 +120,10 @@ def prepare(
 
 # The fields GET /v1/events filters on through an index; index_of reads them from an event.
 INDEXED_FIELDS = ("service", "type", "actor_id", "target_id", "outcome")
+# Most events succeed: a set of them would cost as much as the time index (~150 bytes
+# and a sorted-set insert per event) to answer what "in neither the failure nor the
+# unknown set" answers as cheaply. Stores written before this kept one; it is unused.
+UNINDEXED = ("outcome", "success")
 
 
 def index_of(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:

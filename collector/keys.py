@@ -9,7 +9,10 @@ Layout (prefix ``audit``):
 - ``audit:t:{<tenant>}:*``: one tenant's store; the hash tag puts all of it in one
   cluster slot, so the store script (which assigns the dense ``seq``) is one atomic
   step on one node:
-  - ``:events``   hash, event id -> stored JSON
+  - ``:events``   hash, event id -> stored JSON, or ``z<seq>:<dict id>:<zstd frame>``
+    once the tenant has a dictionary (``collector.compression``): read it through
+    ``Store.get_raw``/``get_raw_many``, or pass a value read directly to ``Store.decode``
+  - ``:zdict``    the tenant's zstd dictionary, trained on its first events, never changed
   - ``:seq``      counter of events stored in the tenant
   - ``:ix:time``  sorted set of members ``<18-digit µs since 0001-01-01>|<id>``, all
     scores 0, so lexicographic ranges are time ranges and ties break on the id
@@ -78,6 +81,9 @@ class KeyNames:
 
     def seq(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:seq"
+
+    def dictionary(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:zdict"
 
     def time_index(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:time"

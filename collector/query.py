@@ -2,6 +2,15 @@
 
 Pagination is by key (the last index member seen), not by offset, so walking the
 cursors returns every matching event exactly once even while new ones arrive.
+
+The work of one page is bounded: each script call examines at most ``SCAN_BUDGET``
+index members and returns at most ``CALL_ITEMS`` events, and a page stops once it has
+examined ``PAGE_BUDGET`` members that do not match (or spent ``PAGE_TIME_BUDGET_S``
+mostly on such members); work that finds matches is O(page) and always completes the
+page. Filters whose sets share few or no events (``type`` plus ``outcome=failure`` for a
+type that never fails) would otherwise walk a whole set; instead the page comes back
+short, even empty, with a ``next_cursor`` that resumes the walk where it stopped.
+Only a ``null`` ``next_cursor`` says that no match is left.
 A cursor records a fingerprint of the filters and order it was made for; using it
 with others is a 400, never a silent restart.
 """
@@ -10,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -21,8 +31,9 @@ from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
 from collector import scripts
+from collector.compression import Codec
 from collector.errors import BadRequest
-from collector.events import INDEXED_FIELDS
+from collector.events import INDEXED_FIELDS, UNINDEXED
 from collector.keys import KeyNames
 from collector.schema import (
     EVENT_ID_RULE,
@@ -41,8 +52,16 @@ from collector.timefmt import sort_key
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
-# Members one script call examines at most, so a sparse filter never blocks Redis long.
-SCAN_BUDGET = 20_000
+# Index members one script call examines at most, so that no call blocks Redis for more
+# than a few ms (a member costs ~1-2 us at a million events; docs/benchmarks.md).
+SCAN_BUDGET = 2_000
+# Non-matching members one page examines at most, over its calls, and the time after
+# which it makes no further call while mostly meeting those: a request answers within
+# ~20 ms whatever its filters.
+PAGE_BUDGET = 8_000
+# Events one script call returns at most: a limit=1000 page takes five calls, none long.
+CALL_ITEMS = 250
+PAGE_TIME_BUDGET_S = 0.008
 
 
 class ListQuerySchema(Schema):
@@ -208,13 +227,23 @@ class Query:
     def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
         self.key_names = key_names
+        self.codec = Codec(redis_client, key_names.dictionary, lambda tenant, n: [])
         self.by_seq = SeqReader(redis_client, key_names)
 
     def index_keys(self, filters: Filters) -> list[str]:
         """The sets an event must be in to match (the time index when there is no filter)."""
         k, tenant = self.key_names, filters.tenant
-        sets = [k.field_index(tenant, f, v) for f, v in filters.index_fields()]
+        pairs = [pair for pair in filters.index_fields() if pair != UNINDEXED]
+        sets = [k.field_index(tenant, f, v) for f, v in pairs]
         return sets or [k.time_index(tenant)]
+
+    def excluded_keys(self, filters: Filters) -> list[str]:
+        """The sets an event must not be in to match: ``outcome=success`` has no set of its
+        own (``collector.events.UNINDEXED``), it is "neither failure nor unknown"."""
+        if (UNINDEXED[0], filters.outcome) != UNINDEXED:
+            return []
+        k, tenant = self.key_names, filters.tenant
+        return [k.field_index(tenant, "outcome", o) for o in OUTCOMES if o != UNINDEXED[1]]
 
     def page(self, filters: Filters, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> Page:
         """One page; ``next_cursor`` is None when no match is left."""
@@ -228,24 +257,35 @@ class Query:
                 lo = "(" + after
             else:
                 hi = "(" + after
-        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters)]
+        excluded = self.excluded_keys(filters)
+        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters), *excluded]
         members: list[str] = []
         docs: list[bytes] = []
         want = limit + 1  # one more than asked, to know whether a next page exists
+        wasted, last, started = 0, "", time.monotonic()  # wasted: examined, not matching
         while True:
-            args = [filters.order, lo, hi, want - len(members), SCAN_BUDGET]
+            call_items = min(want - len(members), CALL_ITEMS)
+            budget = min(SCAN_BUDGET, PAGE_BUDGET - wasted)
+            args = [filters.order, lo, hi, call_items, budget, len(excluded)]
             result = scripts.run(self.redis, ScriptCall("query", keys, args))
-            done, last, rest = int(result[0]), result[1], result[2:]
+            done, rest = int(result[0]), result[3:]
+            wasted += int(result[2]) - len(rest) // 2
+            last = result[1].decode()
             for member, doc in zip(rest[::2], rest[1::2], strict=True):
                 if doc:  # an index entry whose event is gone (mid-purge) is skipped
                     members.append(member.decode())
-                    docs.append(doc)
+                    docs.append(self.codec.decode(filters.tenant, doc))
             if done or len(members) >= want:
                 break
+            spent = time.monotonic() - started
+            if wasted >= PAGE_BUDGET or (spent >= PAGE_TIME_BUDGET_S and wasted > len(members)):
+                # the page's work went mostly on members that do not match: hand back what
+                # was found and resume after the last member examined (none matched there)
+                return Page(docs, encode_cursor(filters, last))
             if filters.order == "asc":
-                lo = "(" + last.decode()
+                lo = "(" + last
             else:
-                hi = "(" + last.decode()
+                hi = "(" + last
         if len(docs) > limit:
             return Page(docs[:limit], encode_cursor(filters, members[limit - 1]))
         return Page(docs, None)

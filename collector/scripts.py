@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-NAMES = ("store", "purge", "query", "deadletter")
+NAMES = ("store", "purge", "query", "deadletter", "xadd", "recompress")
 
 T = TypeVar("T")
 

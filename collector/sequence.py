@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 import redis
 
+from collector.compression import Codec
 from collector.keys import KeyNames
 from collector.timefmt import parse_rfc3339
 
@@ -61,6 +62,7 @@ class SeqReader:
     def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
         self.key_names = key_names
+        self.codec = Codec(redis_client, key_names.dictionary, lambda tenant, n: [])
 
     def latest(self, tenant: str) -> int:
         """The seq of the tenant's newest event (0 when it has none)."""
@@ -82,10 +84,11 @@ class SeqReader:
         )
         if not pairs:
             return Batch([], after_seq, 0)
-        docs = cast(
+        values = cast(
             list[bytes | None],
             self.redis.hmget(self.key_names.events(tenant), [member for member, _ in pairs]),
         )
+        docs = [None if v is None else self.codec.decode(tenant, v) for v in values]
         plain = not _filtered(filters)
         found = [
             (int(score), raw)

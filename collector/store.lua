@@ -2,7 +2,8 @@
 -- KEYS[1] events hash, KEYS[2] seq counter, KEYS[3] time index, KEYS[4] seq index,
 -- KEYS[5] tail signal, KEYS[6] duplicates counter, then, for each event in order, its nk
 -- field-index keys.
--- ARGV: for each event: id, member, body (JSON without its closing brace), nk.
+-- ARGV: for each event: id, member, body (JSON without its closing brace, or its
+-- compressed form), nk.
 -- Returns, per event, the seq it was stored with, or 0 when the id was already stored.
 local out = {}
 local k = 7
@@ -12,7 +13,13 @@ for a = 1, #ARGV, 4 do
   local id, member, body, nk = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
     local seq = redis.call('INCR', KEYS[2])
-    redis.call('HSET', KEYS[1], id, body .. ',"seq":' .. seq .. '}')
+    -- a plain JSON body gets its seq appended; a compressed one ('<dict id>:<frame>')
+    -- gets it in front, and the reader appends it (collector.compression)
+    if string.byte(body, 1) == 123 then
+      redis.call('HSET', KEYS[1], id, body .. ',"seq":' .. seq .. '}')
+    else
+      redis.call('HSET', KEYS[1], id, 'z' .. seq .. ':' .. body)
+    end
     redis.call('ZADD', KEYS[3], 0, member)
     redis.call('ZADD', KEYS[4], seq, id)
     for j = k, k + nk - 1 do

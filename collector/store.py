@@ -7,7 +7,7 @@ tag, so the step stays on one Redis Cluster node.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -15,7 +15,8 @@ import orjson
 import redis
 
 from collector import scripts
-from collector.events import PreparedEvent, index_of
+from collector.compression import Codec
+from collector.events import UNINDEXED, PreparedEvent, index_of
 from collector.keys import KeyNames
 from collector.scripts import ScriptCall
 from collector.timefmt import sort_key
@@ -27,6 +28,7 @@ class Store:
     def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
         self.key_names = key_names
+        self.codec = Codec(redis_client, key_names.dictionary, self.sample_bodies)
 
     # -- writes -----------------------------------------------------------------------
     def store_calls(self, events: Iterable[PreparedEvent]) -> dict[str, ScriptCall]:
@@ -35,30 +37,62 @@ class Store:
         Each call's reply is the list of seqs (0 for a duplicate) in the order the
         tenant's events were given.
         """
-        calls: dict[str, ScriptCall] = {}
+        by_tenant: dict[str, list[PreparedEvent]] = {}
         for event in events:
-            call = calls.get(event.tenant)
-            if call is None:
-                k = self.key_names
-                call = calls[event.tenant] = ScriptCall(
-                    "store",
-                    [
-                        k.events(event.tenant),
-                        k.seq(event.tenant),
-                        k.time_index(event.tenant),
-                        k.seq_index(event.tenant),
-                        k.tail_signal(event.tenant),
-                        k.duplicates(event.tenant),
-                    ],
-                )
-            call.keys.extend(self.key_names.field_indexes(event.tenant, event.indexed))
-            call.args.extend((event.id, event.member, event.body, len(event.indexed)))
+            by_tenant.setdefault(event.tenant, []).append(event)
+        calls: dict[str, ScriptCall] = {}
+        k = self.key_names
+        for tenant, group in by_tenant.items():
+            call = calls[tenant] = ScriptCall(
+                "store",
+                [
+                    k.events(tenant),
+                    k.seq(tenant),
+                    k.time_index(tenant),
+                    k.seq_index(tenant),
+                    k.tail_signal(tenant),
+                    k.duplicates(tenant),
+                ],
+            )
+            bodies = self.codec.encode_many(tenant, [event.body for event in group])
+            for event, body in zip(group, bodies, strict=True):
+                call.keys.extend(k.field_indexes(tenant, event.indexed))
+                call.args.extend((event.id, event.member, body, len(event.indexed)))
         return calls
+
+    def stored(self, tenant: str, seqs: list[int]) -> None:
+        """Tell the store what a store call returned (compression starts once a tenant has
+        enough events to train its dictionary on)."""
+        self.codec.stored(tenant, seqs)
+
+    def sample_bodies(self, tenant: str, n: int) -> list[bytes]:
+        """Up to ``n`` stored values of the tenant, oldest ``occurred_at`` first."""
+        k = self.key_names
+        members = cast(list[bytes], self.redis.zrange(k.time_index(tenant), 0, n - 1))
+        ids = [m.decode().split("|", 1)[1] for m in members]
+        values = cast(list[bytes | None], self.redis.hmget(k.events(tenant), ids))
+        return [v for v in values if v] if ids else []
 
     # -- reads ------------------------------------------------------------------------
     def get_raw(self, tenant: str, event_id: str) -> bytes | None:
         """The stored JSON of one event, as bytes, or None."""
-        return self.redis.hget(self.key_names.events(tenant), event_id)  # type: ignore[return-value]
+        value = cast(bytes | None, self.redis.hget(self.key_names.events(tenant), event_id))
+        return None if value is None else self.codec.decode(tenant, value)
+
+    def get_raw_many(self, tenant: str, event_ids: Sequence[str]) -> list[bytes | None]:
+        """:meth:`get_raw` for many ids in one round trip, in their order."""
+        if not event_ids:
+            return []
+        values = cast(
+            list[bytes | None], self.redis.hmget(self.key_names.events(tenant), list(event_ids))
+        )
+        return [None if v is None else self.codec.decode(tenant, v) for v in values]
+
+    def decode(self, tenant: str, value: bytes) -> bytes:
+        """The stored event's JSON from a value of the tenant's events hash, read directly
+        (plain JSON, or compressed: ``collector.compression``). Code that reads that hash
+        itself, not through this class, must pass every value through here."""
+        return self.codec.decode(tenant, value)
 
     def get(self, tenant: str, event_id: str) -> dict[str, Any] | None:
         """One stored event, or None."""
@@ -72,6 +106,38 @@ class Store:
     def tenants(self) -> list[str]:
         """Every tenant that has stored an event."""
         return sorted(t.decode() for t in self.redis.smembers(self.key_names.tenants))  # type: ignore[union-attr]
+
+    # -- migration --------------------------------------------------------------------
+    def compress_stored(self, tenant: str, chunk: int = 500) -> int:
+        """Compress the tenant's bodies stored as plain JSON (by a release before compression,
+        or before the tenant had a dictionary); returns how many. Online and idempotent:
+        each body is replaced only if unchanged since it was read, and reads work
+        throughout, whichever form a body is in."""
+        count = self.count(tenant)
+        self.codec.stored(tenant, [count])  # trains the dictionary if the tenant has none
+        key, cursor, done = self.key_names.events(tenant), 0, 0
+        while True:
+            cursor, found = cast(
+                tuple[int, dict[bytes, bytes]], self.redis.hscan(key, cursor, count=chunk)
+            )
+            args: list[bytes] = []
+            for event_id, value in found.items():
+                cut = value.rfind(b',"seq":')
+                if value[:1] != b"{" or cut < 0:
+                    continue
+                packed = self.codec.encode(tenant, value[:cut])
+                if packed[:1] == b"{":
+                    return done  # no dictionary (too few events): nothing to compress with
+                args += (event_id, value, b"z" + value[cut + 7 : -1] + b":" + packed)
+            if args:
+                done += int(scripts.run(self.redis, ScriptCall("recompress", [key], args)))
+            if cursor == 0:
+                return done
+
+    def drop_unindexed(self, tenant: str) -> bool:
+        """Delete the set of ``UNINDEXED`` (``outcome=success``) that stores written before
+        it was dropped still have; no read uses it. Returns whether there was one."""
+        return bool(self.redis.unlink(self.key_names.field_index(tenant, *UNINDEXED)))
 
     # -- retention --------------------------------------------------------------------
     def purge_before(
@@ -114,7 +180,7 @@ class Store:
             [k.events(tenant), k.time_index(tenant), k.seq_index(tenant), k.hold(tenant)],
         )
         for member, raw in zip(members, docs, strict=True):
-            index = index_of(orjson.loads(raw)) if raw else ()
+            index = index_of(orjson.loads(self.codec.decode(tenant, raw))) if raw else ()
             call.keys.extend(self.key_names.field_index(tenant, f, v) for f, v in index)
             call.args.extend((member.decode().split("|", 1)[1], member, len(index)))
         return call

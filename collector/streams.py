@@ -17,6 +17,7 @@ import orjson
 import redis
 from redis.client import Pipeline
 
+from collector import scripts
 from collector.connection import text
 from collector.keys import GROUP, KeyNames
 from collector.replicas import add_confirmed
@@ -88,7 +89,7 @@ class IngestStreams:
 
         ``encoded`` is the events' JSON when the caller has it already.
 
-        A batch bound for one stream is wrapped in MULTI/EXEC: all or nothing. With
+        A batch bound for one stream is added by one script call: all or nothing. With
         ``replica_wait_ms`` (``AUDIT_DURABILITY=replica``) each stream's share is written
         on the connection to its master and returns once a replica has it
         (:func:`collector.replicas.add_confirmed`), else raises Unavailable.
@@ -108,7 +109,11 @@ class IngestStreams:
                 ):
                     ids[i] = entry_id
             return ids
-        pipe = self.redis.pipeline(transaction=len(set(targets)) <= 1)
+        if len(set(targets)) == 1 and len(blobs) > 1:  # one stream: one script call, atomic
+            shared = [v for pair in (extra or {}).items() for v in pair]
+            call = ScriptCall("xadd", targets[:1], [len(shared) // 2, *shared, *blobs])
+            return [text(i) for i in scripts.run(self.redis, call)]
+        pipe = self.redis.pipeline(transaction=False)  # one event, or several streams
         for entry, stream in zip(entries, targets, strict=True):
             pipe.xadd(stream, entry)  # type: ignore[arg-type]
         return [text(i) for i in pipe.execute()]
@@ -246,10 +251,15 @@ class IngestStreams:
                 floor = low if floor is None else min(floor, low)
             if floor and floor > (0, 0):
                 # Entries below the lowest of (last delivered, oldest pending) of every
-                # group are acked everywhere; "~" trims whole nodes only, never more.
-                trimmed += int(
-                    self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=True)
-                )
+                # group are acked everywhere; "~" trims whole nodes only, never more, and
+                # at most 10,000 entries a call (Redis's default LIMIT): call until done.
+                while True:
+                    cut = int(
+                        self.redis.xtrim(stream, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+                    )
+                    trimmed += cut
+                    if cut == 0:
+                        break
         return trimmed
 
     def forget_idle_consumers(self, idle_ms: int) -> list[str]:

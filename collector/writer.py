@@ -86,6 +86,8 @@ class BatchWriter:
         for tenant, reply in zip(calls, replies, strict=False):
             failure = reply if isinstance(reply, Exception) else tenants_added
             seqs[tenant] = failure if isinstance(failure, Exception) else iter(reply)
+            if not isinstance(reply, Exception):
+                self.store.stored(tenant, reply)  # compression starts once a tenant can
         for source, event in events:
             tenant_seqs = seqs[event.tenant]
             if isinstance(tenant_seqs, Exception):

@@ -21,11 +21,19 @@ from helpers import RedisServer
 from redis_cluster import LocalCluster, binaries, started_cluster
 
 from api import create_app
+from collector import compression
 from collector.service import AuditService
 from collector.settings import Settings
 from worker import StreamWorker
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def _compress_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tenant gets its compression dictionary after 20 events (1,000 in production), so
+    every test that stores more than a few events also writes and reads compressed bodies."""
+    monkeypatch.setattr(compression, "TRAIN_AFTER", 20)
 
 
 def _missing(reason: str) -> None:

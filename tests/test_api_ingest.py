@@ -59,6 +59,22 @@ def test_a_batch_is_202_with_the_ids_in_order(client, service, drain):
     assert service.store.count("default") == 3
 
 
+def test_a_batch_lands_as_one_entry_per_event_in_order_with_the_shared_fields(client, redis_client):
+    post_json(client, [event(id=f"o{i}", tenant="acme") for i in range(5)])
+    entries = redis_client.xrange("audit:ingest")
+    assert [orjson.loads(f[b"event"])["id"] for _, f in entries] == [f"o{i}" for i in range(5)]
+    assert len({f[b"received_at"] for _, f in entries}) == 1
+
+
+def test_a_batch_over_several_partitions_lands_on_each_tenants_stream(redis_client):
+    app = create_app(Settings(auth=False, partitions=4), redis_client)
+    tenants = ["acme", "globex", "initech", "umbrella", "acme"]
+    body = [event(id=f"p{i}", tenant=t) for i, t in enumerate(tenants)]
+    assert post_json(app.test_client(), body).status_code == 202
+    on_streams = sum(redis_client.xlen(f"audit:ingest:{{{k}}}") for k in range(4))
+    assert on_streams == 5
+
+
 def test_content_type_parameters_are_fine(client):
     response = client.post(
         "/v1/events",

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from helpers import assert_problem, event
 
+from collector import query as query_module
 from collector.client import Producer
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -146,6 +147,23 @@ def test_filters_in_combination_walk_to_exactly_the_matches(client, stored, filt
     want = expect(stored, {k: _utc(k, v) for k, v in filters.items()}, order)
     assert walk(client, params, limit=4) == want
     assert walk(client, params, limit=1000) == want
+
+
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_pages_cut_short_by_their_work_budget_still_walk_to_exactly_the_matches(
+    client, stored, order, monkeypatch
+):
+    # budgets far below the corpus: most pages stop early, short or empty, with a cursor
+    monkeypatch.setattr(query_module, "SCAN_BUDGET", 2)
+    monkeypatch.setattr(query_module, "PAGE_BUDGET", 3)
+    short = 0
+    for filters in FILTER_SETS:
+        params = {**filters, "order": order}
+        want = expect(stored, {k: _utc(k, v) for k, v in filters.items()}, order)
+        assert walk(client, params, limit=4) == want
+        first = client.get("/v1/events", query_string={**params, "limit": 4}).get_json()
+        short += len(first["items"]) < 4 and first["next_cursor"] is not None
+    assert short  # the bounded path was taken
 
 
 def _utc(name: str, value: str) -> str:

@@ -234,3 +234,39 @@ def test_run_with_no_workers_serves_the_api_alone_and_stops_on_sigint(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     assert "with 0 worker(s)" in (tmp_path / "run.log").read_text()
+
+
+@pytest.mark.real
+def test_migrate_compresses_what_an_older_release_stored(redis_server, monkeypatch, capsys):
+    import redis
+
+    from collector import compression
+    from collector.events import prepare
+    from collector.keys import KeyNames
+    from collector.settings import Settings
+    from collector.store import Store
+    from collector.timefmt import now_utc
+    from collector.writer import BatchWriter, Delivery
+
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    for name in [k for k in os.environ if k.startswith("AUDIT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(compression, "TRAIN_AFTER", 10**9)  # stored as an older release did
+    now = now_utc()
+    events = [prepare(event(id=f"old{i}", tenant="acme", data={"i": i}), now) for i in range(40)]
+    assert not BatchWriter(client, Settings()).write([Delivery(e.id, e) for e in events]).failed
+    before = {e.id: client.hget("audit:t:{acme}:events", e.id) for e in events}
+    assert all(v[:1] == b"{" for v in before.values())
+    client.zadd("audit:t:{acme}:ix:outcome:success", {"old member": 0})  # as it kept one
+    monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
+    assert main(["migrate"]) == 0
+    out = capsys.readouterr().out
+    assert "tenant acme: 40 events compressed, 40 stored; unused outcome=success set dropped" in out
+    assert not client.exists("audit:t:{acme}:ix:outcome:success")
+    assert all(client.hget("audit:t:{acme}:events", i)[:1] == b"z" for i in before)
+    store = Store(client, KeyNames())
+    assert {i: store.get_raw("acme", i) for i in before} == before
+    assert main(["migrate"]) == 0
+    assert "tenant acme: 0 events compressed" in capsys.readouterr().out

@@ -44,6 +44,10 @@ def test_query_keys_stay_in_one_slot(fake_redis):
     all_keys = [keys.events("acme"), *query.index_keys(filters)]
     assert len(all_keys) == 6
     assert len(_slots(all_keys)) == 1
+    succeeded = Filters(tenant="acme", type="t", outcome="success")  # sets it must not be in
+    all_keys = [keys.events("acme"), *query.index_keys(succeeded), *query.excluded_keys(succeeded)]
+    assert len(all_keys) == 4
+    assert len(_slots(all_keys)) == 1
 
 
 def test_partitioned_streams_are_hash_tagged_apart():

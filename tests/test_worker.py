@@ -109,6 +109,27 @@ def test_trim_drops_acked_entries_but_never_unconsumed_ones(service, drain):
     assert service.store.count("default") == 305
 
 
+def test_a_worker_that_caught_up_trims_what_it_consumed(redis_client, settings):
+    # XTRIM "~" removes at most 100 stream nodes a call: with nodes of 10 entries, 1,000
+    n = 1_200
+    real = not isinstance(redis_client, fakeredis.FakeRedis)
+    if real:
+        redis_client.config_set("stream-node-max-entries", 10)
+    try:
+        Producer(redis=redis_client, settings=settings).xadd([event(id=f"c{i}") for i in range(n)])
+        worker = StreamWorker(redis_client, settings, name="trimmer", block_ms=10)
+        while worker.stats["stored"] < n:
+            worker.step()
+        assert redis_client.xlen("audit:ingest") == n  # still there while it was busy
+        worker.step()  # nothing new: it trims now, not at the next periodic trim
+        assert redis_client.xlen("audit:ingest") <= 10  # whole stream nodes only ("~")
+        worker.flush()
+        worker.close()
+    finally:
+        if real:
+            redis_client.config_set("stream-node-max-entries", 100)
+
+
 def test_trim_keeps_everything_while_no_group_exists(service):
     Producer(redis=service.redis, settings=service.settings).xadd([event() for _ in range(3)])
     stream = service.streams.streams[0]

@@ -82,6 +82,7 @@ class StreamWorker:
         self._ready = False
         self._next_claim = 0.0
         self._rotation = 0
+        self._trimmed = True  # nothing consumed since the last trim
         # Storing batch N (a Redis round trip, GIL released while waiting) overlaps the
         # validation of batch N+1 (Python) on this one writer thread.
         self._writer: ThreadPoolExecutor | None = None  # made on first use, closed on exit
@@ -161,6 +162,14 @@ class StreamWorker:
             self.maintenance.run_due()
         self._rotation += 1
         entries = self.streams.read(self.name, self.batch_size, self.block_ms, self._rotation)
+        if entries:
+            self._trimmed = False
+        elif not self._trimmed:
+            # Caught up: drop the consumed entries now rather than at the next periodic
+            # trim, so a drained stream does not hold seconds of events in Redis's memory.
+            self.flush()
+            self.streams.trim_consumed()
+            self._trimmed = True
         self.handle(entries, overlap)
 
     def _setup(self) -> None:
