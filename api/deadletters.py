@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Response, request
 from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from api.auth import authenticate, current_key, service
 from api.responses import SECURED, json_response, problem_responses
-from collector.deadletters import DeadLetters
+from collector.deadletters import DeadLetters, is_entry_id
 from collector.errors import InvalidEvent, NotFound
 from collector.query import load_args
 from collector.timefmt import now_utc
@@ -33,6 +33,11 @@ EXAMPLE_LETTER = {
 }
 
 
+def _dead_letter_id(value: str) -> None:
+    if not is_entry_id(value):
+        raise ValidationError("Not a dead letter id.")
+
+
 class DeadLetterQuerySchema(Schema):
     """Query parameters of ``GET /v1/dead-letters``."""
 
@@ -43,7 +48,7 @@ class DeadLetterQuerySchema(Schema):
         load_default=100, validate=validate.Range(1, 1000), metadata={"description": "1-1000"}
     )
     cursor = fields.String(
-        validate=validate.Regexp(r"^\d{1,20}-\d{1,20}$", error="Not a dead letter id."),
+        validate=_dead_letter_id,
         metadata={"description": "next_cursor of the previous page"},
     )
 

@@ -32,6 +32,17 @@ from collector.streams import DeadLetter, Entry, IngestStreams
 # Fields of a dead-letter entry with a meaning of their own; any other is shown as is.
 _KNOWN = ("event", "reason", "source", "source_id", "failed_at", "errors", "deliveries")
 _ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_UINT64 = 2**64 - 1
+
+
+def is_entry_id(value: str) -> bool:
+    """Whether ``value`` is a stream entry id Redis accepts (two 64-bit unsigned numbers)."""
+    if not _ENTRY_ID.match(value):
+        return False
+    ms, seq = value.split("-")
+    return int(ms) <= _UINT64 and int(seq) <= _UINT64
+
+
 PREVIEW_CHARS = 120
 
 
@@ -128,7 +139,7 @@ class DeadLetters:
 
     def list(self, limit: int = 100, before: str | None = None) -> list[DeadLetterRecord]:
         """Newest first; ``before`` (an id from a previous call) continues after it."""
-        high = f"({before}" if before and _ENTRY_ID.match(before) else "+"
+        high = f"({before}" if before and is_entry_id(before) else "+"
         rows = cast(
             list[tuple[bytes, dict[bytes, bytes]]],
             self.redis.xrevrange(self.key_names.dead, high, "-", count=limit),
@@ -136,7 +147,7 @@ class DeadLetters:
         return [DeadLetterRecord.from_entry(i, f) for i, f in rows]
 
     def get(self, letter_id: str) -> DeadLetterRecord | None:
-        if not _ENTRY_ID.match(letter_id):
+        if not is_entry_id(letter_id):
             return None
         rows = cast(
             list[tuple[bytes, dict[bytes, bytes]]],
@@ -160,7 +171,7 @@ class DeadLetters:
 
     def drop(self, letter_id: str) -> bool:
         """Delete one dead letter; False if there was none with that id."""
-        if not _ENTRY_ID.match(letter_id):
+        if not is_entry_id(letter_id):
             return False
         return bool(self.redis.xdel(self.key_names.dead, letter_id))
 
@@ -200,6 +211,6 @@ class DeadLetters:
         from its job, recorded in the letter as ``event_id``. Failing both, one is
         derived from the letter itself, so replaying it twice still gives one id.
         """
-        if letter.source in self.streams.streams and _ENTRY_ID.match(letter.source_id):
+        if letter.source in self.streams.streams and is_entry_id(letter.source_id):
             return derived_id(letter.source, letter.source_id)
         return letter.extra.get("event_id") or derived_id(self.key_names.dead, letter.id)

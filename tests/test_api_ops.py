@@ -102,6 +102,10 @@ def test_dead_letters_over_http(client, dead_letters, drain):
     assert client.get("/v1/dead-letters/garbage").status_code == 404
     assert client.get("/v1/dead-letters?limit=0").status_code == 400
     assert client.get("/v1/dead-letters?cursor=nope").status_code == 400
+    too_big = "0735188483-24240890330260750622"  # digits, but past 64 bits (schemathesis)
+    assert client.get(f"/v1/dead-letters?cursor={too_big}").status_code == 400
+    assert client.get(f"/v1/dead-letters/{too_big}").status_code == 404
+    assert client.delete(f"/v1/dead-letters/{too_big}").status_code == 404
 
 
 def test_a_fixed_dead_letter_replays_and_is_stored(client, service, drain):
