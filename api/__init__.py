@@ -17,6 +17,7 @@ from api import (
     events,
     export,
     health,
+    integrity,
     legacy,
     me,
     metrics,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     app.after_request(responses.bare_options)
     api.ma_plugin.converter.add_attribute_function(_ip_address)
     api.register_blueprint(events.blp)
+    api.register_blueprint(integrity.blp)
     api.register_blueprint(legacy.blp)
     api.register_blueprint(health.blp)
     api.register_blueprint(metrics.blp)

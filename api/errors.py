@@ -18,7 +18,13 @@ from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
 from api.telemetry import request_id
-from collector.errors import AuditError, Unauthorized, Unavailable, redis_unavailable
+from collector.errors import (
+    AuditError,
+    NotYetCovered,
+    Unauthorized,
+    Unavailable,
+    redis_unavailable,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -45,7 +51,7 @@ def problem(
 
 def from_audit_error(exc: AuditError) -> Response:
     headers = {}
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | NotYetCovered):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="audit-trail"'

@@ -18,6 +18,7 @@ _PROBLEMS = {
     403: "Key lacks the scope or tenant",
     400: "Malformed JSON, filter or cursor",
     404: "No such event",
+    409: "Stored, not yet in a signed checkpoint (see Retry-After)",
     413: "Body, event or batch over its limit",
     415: "Not a JSON content type",
     422: "Invalid event(s)",
@@ -25,10 +26,17 @@ _PROBLEMS = {
 }
 
 
-def problem_responses(*codes: int) -> dict[str, Any]:
-    """OpenAPI responses: each code answered with problem+json."""
+def problem_responses(*codes: int, **descriptions: str) -> dict[str, Any]:
+    """OpenAPI responses: each code answered with problem+json (``e404="..."`` says what a
+    code means on this route, where the common wording does not fit)."""
     content = {"application/problem+json": {"schema": ProblemSchema}}
-    return {str(code): {"description": _PROBLEMS[code], "content": content} for code in codes}
+    return {
+        str(code): {
+            "description": descriptions.get(f"e{code}", _PROBLEMS[code]),
+            "content": content,
+        }
+        for code in codes
+    }
 
 
 def json_response(body: object, status: int = 200) -> Response:

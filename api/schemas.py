@@ -75,3 +75,25 @@ class LegacyErrorSchema(Schema):
 
     error = fields.String(required=True)
     message = fields.String()
+
+
+class ProofSchema(Schema):
+    """An event's RFC 9162 inclusion proof and the signed checkpoint it is against."""
+
+    tenant = fields.String(required=True)
+    id = fields.String(required=True)
+    leaf_index = fields.Integer(required=True, metadata={"description": "seq - 1"})
+    tree_size = fields.Integer(required=True)
+    leaf_hash = fields.String(
+        required=True, metadata={"description": "base64 SHA-256(0x00 || JCS(event))"}
+    )
+    inclusion = fields.List(fields.String(), required=True, metadata={"description": "base64"})
+    checkpoint = fields.String(required=True, metadata={"description": "the signed note"})
+
+
+class ConsistencySchema(Schema):
+    """An RFC 9162 consistency proof between two tree sizes (hashes in base64)."""
+
+    from_ = fields.Integer(required=True, data_key="from")
+    to = fields.Integer(required=True)
+    proof = fields.List(fields.String(), required=True)

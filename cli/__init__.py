@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list", help="list keys (never their secrets)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
     revoke.add_argument("name")
+
+    from cli import integrity
+
+    integrity.add_parsers(sub)
     return parser
 
 

@@ -32,7 +32,12 @@ def dispatch(args: argparse.Namespace) -> int:
         from cli.run import serve
 
         return serve(settings, args.host, args.port, args.workers)
+    from cli import integrity
+
     handler = {
+        "signing-key": integrity.signing_key,
+        "verify": integrity.verify,
+        "proof": integrity.proof,
         "worker": worker,
         "emit": emit,
         "events": events,

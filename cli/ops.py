@@ -139,6 +139,12 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     kept = svc.durability()
     state.redis_kind = "Redis Cluster" if is_cluster(svc.redis) else "Redis"
     state.durability = {**kept.as_dict(), "acknowledgement": settings.durability}
+    verifier = svc.proofs.verifier
+    state.integrity = (
+        "off (no AUDIT_SIGNING_KEY_FILE)"
+        if verifier is None
+        else f"on, checkpoints signed by {verifier}"
+    )
     if args.format == "json":
         print_json(state.to_dict())
     else:
@@ -270,7 +276,8 @@ def export(args: argparse.Namespace, settings: Settings) -> int:
 # -- retention and holds --------------------------------------------------------------
 def _retention(settings: Settings) -> Retention:
     svc = _service(settings)
-    return Retention(svc.redis, svc.key_names, settings.retention_days)
+    integrity = bool(settings.signing_key_file)
+    return Retention(svc.redis, svc.key_names, settings.retention_days, integrity=integrity)
 
 
 def retention(args: argparse.Namespace, settings: Settings) -> int:

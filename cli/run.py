@@ -6,7 +6,11 @@ server finishes its requests); a second one exits at once.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
+import tempfile
 import threading
 
 from werkzeug.serving import make_server
@@ -16,6 +20,7 @@ from collector.connection import connect, embedded, redacted
 from collector.durability import check_at_start
 from collector.errors import ConfigError
 from collector.settings import Settings
+from collector.signing import create_key_file, load_signer
 from worker import StreamWorker, default_name, stop_on_signals
 
 log = logging.getLogger("audit-trail")
@@ -35,6 +40,13 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         store_text = "the embedded in-memory store (nothing is kept; set REDIS_URL for Redis)"
         settings = settings.with_(auth=False)
         host = host or "127.0.0.1"
+        if not settings.signing_key_file:
+            # Show integrity working out of the box; the key lives as long as the store.
+            key_dir = tempfile.mkdtemp(prefix="audit-trail-key-")
+            atexit.register(shutil.rmtree, key_dir, ignore_errors=True)
+            key_file = os.path.join(key_dir, "signing.key")
+            create_key_file("audit-trail-embedded", key_file)
+            settings = settings.with_(signing_key_file=key_file)
     host = host or "0.0.0.0"
     port = settings.port if port is None else port
 
@@ -56,6 +68,11 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         workers,
         store_text,
     )
+    if settings.signing_key_file:
+        verifier = load_signer(settings.signing_key_file).verifier()
+        log.info("integrity on; checkpoints verify with the verifier key %s", verifier)
+    else:
+        log.info("integrity off (no AUDIT_SIGNING_KEY_FILE)")
     log.info(
         "API keys are %s",
         "required (AUDIT_AUTH on)" if settings.auth_required else "not required (AUDIT_AUTH off)",

@@ -89,6 +89,17 @@ class Unavailable(AuditError):
         self.retry_after = retry_after
 
 
+class NotYetCovered(AuditError):
+    """The event is stored but no signed checkpoint covers it yet; retry shortly."""
+
+    status = 409
+    title = "Conflict"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 def redis_unavailable(exc: Exception) -> Unavailable:
     """The 503 for a Redis that failed to answer (unreachable, loading, out of memory...)."""
     return Unavailable(f"Redis is unavailable: {type(exc).__name__}.")

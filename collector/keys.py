@@ -21,6 +21,17 @@ Layout (prefix ``audit``):
     ``after_seq`` listings, the live tail and the integrity tree's leaves
   - ``:tail``     stream capped at one entry: the store script adds one per call that
     stored anything, and live tails block on it (``XREAD BLOCK``) instead of polling
+  - ``:tree:size``   the number of leaves integrated into the tenant's Merkle tree
+    (``collector.integrity``); leaf ``n - 1`` is the event with ``seq = n``
+  - ``:tree:<level>:<chunk>``  stored rows of the tree (``collector.tiles``): level 0, 8,
+    16, ... hashes, 32 bytes each, concatenated; chunk ``c`` holds hashes
+    ``c * 65536 .. c * 65536 + 65535`` of its row. Never purged: proofs need them.
+  - ``:tree:lock``   held by the one worker integrating and signing the tenant
+  - ``:checkpoint``  the latest signed checkpoint (a C2SP note)
+  - ``:checkpoints`` sorted set, every signed checkpoint note, scored by its tree size
+  - ``:purged``   bitmap: bit ``seq`` set when retention purged that event. Retention
+    purges only events already in the tree (``seq <= :tree:size``) and sets their bit in
+    the same script, so ``audit-trail verify`` reports them as purged, not missing.
   - ``:duplicates`` counter of deliveries of an id already stored (the store script's)
   - ``:hold``     string, present while the tenant is under legal hold (JSON reason);
     the purge script reads it, so no event of a held tenant is ever purged
@@ -93,6 +104,24 @@ class KeyNames:
 
     def tail_signal(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:tail"
+
+    def tree_size(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:tree:size"
+
+    def tree_row(self, tenant: str, level: int, chunk: int) -> str:
+        return f"{self.tenant_tag(tenant)}:tree:{level}:{chunk}"
+
+    def tree_lock(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:tree:lock"
+
+    def checkpoint(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:checkpoint"
+
+    def checkpoints(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:checkpoints"
+
+    def purged(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:purged"
 
     def field_index(self, tenant: str, field: str, value: str) -> str:
         return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"

@@ -28,6 +28,7 @@ from marshmallow.validate import Range
 from collector.errors import PayloadTooLarge
 from collector.events import normalized_input
 from collector.http_input import encode_within_limit
+from collector.leaves import MAX_SAFE_INTEGER
 from collector.schema import NAME_PATTERN, Text, is_valid_event_id
 from collector.settings import Settings
 
@@ -105,7 +106,11 @@ class LegacyPostSchema(Schema):
     user_id = Text(min_len=0, max_len=1024, allow_none=True, metadata={"example": "42"})
     request_method = Text(min_len=0, max_len=64, allow_none=True, metadata={"example": "POST"})
     status = fields.Integer(
-        strict=True, allow_none=True, validate=Range(-(2**63), 2**63 - 1), metadata={"example": 200}
+        strict=True,
+        allow_none=True,
+        # kept in the stored event, so within the integers its canonical JSON writes exactly
+        validate=Range(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),
+        metadata={"example": 200},
     )
     entity_json = fields.Dict(allow_none=True, metadata={"example": {"invoice": 7}})
 

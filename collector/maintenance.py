@@ -31,7 +31,12 @@ class Maintenance:
         self.key_names = key_names
         self.settings = settings
         self.streams = IngestStreams(redis_client, key_names)
-        self.retention = Retention(redis_client, key_names, settings.retention_days)
+        self.retention = Retention(
+            redis_client,
+            key_names,
+            settings.retention_days,
+            integrity=bool(settings.signing_key_file),
+        )
         self._last: dict[str, float] = {}
 
     def _due(self, job: str, every: float) -> bool:

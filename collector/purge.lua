@@ -1,22 +1,36 @@
 -- Remove events of one tenant (retention). KEYS[1] events hash, KEYS[2] time index,
--- KEYS[3] seq index, KEYS[4] the tenant's legal hold, then, per event, its nk
--- field-index keys. ARGV: per event: id, member, nk.
--- The seq counter is left alone: seq never goes back, so a purged range stays a gap
--- only at the old end. Returns how many events were removed, or -1 (nothing removed)
--- when the tenant is under legal hold: checked here, in the same atomic step.
-if redis.call('EXISTS', KEYS[4]) == 1 then
-  return -1
+-- KEYS[3] seq index, KEYS[4] integrity tree size, KEYS[5] purged-seq bitmap, KEYS[6] the
+-- tenant's legal hold (nothing is removed while it exists: {-1, 0}), then, per event,
+-- its nk field-index keys. ARGV[1] '1' when integrity is on; then per event: id, member, nk.
+-- With integrity on, an event not yet in the tree (seq > tree size) is kept until it is:
+-- its leaf hash is computed from it. Each purged seq gets its bit set, so verify reports
+-- it as purged by policy, not missing. The seq counter is left alone: seq never goes back.
+-- Returns {events removed, events kept for the tree}.
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return {-1, 0}
 end
-local removed = 0
-local k = 5
-for a = 1, #ARGV, 3 do
+local removed, kept = 0, 0
+local integrated = math.huge
+if ARGV[1] == '1' then
+  integrated = tonumber(redis.call('GET', KEYS[4]) or '0')
+end
+local k = 7
+for a = 2, #ARGV, 3 do
   local id, member, nk = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
-  removed = removed + redis.call('HDEL', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], member)
-  redis.call('ZREM', KEYS[3], id)
-  for j = k, k + nk - 1 do
-    redis.call('ZREM', KEYS[j], member)
+  local seq = tonumber(redis.call('ZSCORE', KEYS[3], id) or '0')
+  if seq > integrated then
+    kept = kept + 1
+  else
+    removed = removed + redis.call('HDEL', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], member)
+    redis.call('ZREM', KEYS[3], id)
+    if seq > 0 then
+      redis.call('SETBIT', KEYS[5], seq, 1)
+    end
+    for j = k, k + nk - 1 do
+      redis.call('ZREM', KEYS[j], member)
+    end
   end
   k = k + nk
 end
-return removed
+return {removed, kept}

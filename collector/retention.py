@@ -79,8 +79,14 @@ class Retention:
     """Policies, holds and purges over one Redis."""
 
     def __init__(
-        self, redis_client: redis.Redis, key_names: KeyNames, default_days: int | None
+        self,
+        redis_client: redis.Redis,
+        key_names: KeyNames,
+        default_days: int | None,
+        integrity: bool = False,
     ) -> None:
+        # With integrity on, only events already in the tenant's Merkle tree are purged.
+        self.integrity = integrity
         self.redis = redis_client
         self.key_names = key_names
         self.default_days = default_days
@@ -179,7 +185,9 @@ class Retention:
             if dry_run:
                 count = self.count_before(name, cutoff)
             else:
-                count = self.store.purge_before(name, cutoff, PURGE_STEP, on_step)
+                count = self.store.purge_before(
+                    name, cutoff, PURGE_STEP, integrity=self.integrity, on_step=on_step
+                )
             results.append(
                 PurgeResult(name, limit, format_utc(cutoff), count, self.is_held(name), dry_run)
             )

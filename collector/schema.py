@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields, missing
 
+from collector.leaves import MAX_SAFE_INTEGER
 from collector.timefmt import format_utc, parse_rfc3339
 
 SCHEMA_VERSION = 1
@@ -215,6 +216,24 @@ def _depth(value: Any, level: int) -> int:
     return deepest
 
 
+# 16 or more digits in a row: a number that may be past JCS's exact integers (or a string
+# holding digits); only then is ``data`` walked for its integers.
+_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+UNSAFE_INTEGER = (
+    f"Integers must be within +-{MAX_SAFE_INTEGER} (2**53 - 1): the canonical JSON (RFC 8785) "
+    "that proves each event writes numbers as IEEE doubles."
+)
+
+
+def _has_unsafe_integer(value: Any) -> bool:
+    """Whether a JSON value holds an integer JCS cannot write exactly."""
+    if isinstance(value, dict):
+        return any(_has_unsafe_integer(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_unsafe_integer(v) for v in value)
+    return type(value) is int and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+
+
 class JsonObject(dict[str, Any]):
     """A loaded ``data`` object that keeps its JSON, so storing it does not dump it again."""
 
@@ -253,6 +272,8 @@ class Data(fields.Dict):
             raise ValidationError(
                 f"Must be at most {DATA_MAX_BYTES} bytes serialized, got {len(blob)}."
             )
+        if _LONG_DIGITS.search(blob) and _has_unsafe_integer(value):
+            raise ValidationError(UNSAFE_INTEGER)
         out = JsonObject(value)  # keeps its JSON: prepare() does not dump it again
         out.json = blob
         return out

@@ -20,7 +20,16 @@ from typing import Any, TypeVar, cast
 import redis
 from redis.client import Pipeline
 
-NAMES = ("store", "purge", "query", "deadletter", "xadd", "recompress")
+NAMES = (
+    "store",
+    "purge",
+    "query",
+    "deadletter",
+    "xadd",
+    "recompress",
+    "integrate",
+    "checkpoint",
+)
 
 T = TypeVar("T")
 

@@ -18,6 +18,7 @@ from collector.connection import REDIS_ERRORS
 from collector.durability import Durability, describe
 from collector.errors import Unavailable, redis_unavailable
 from collector.maintenance import Maintenance
+from collector.proofs import Proofs
 from collector.query import Query
 from collector.settings import Settings
 from collector.store import Store
@@ -43,6 +44,7 @@ class AuditService:
         self.streams = IngestStreams(redis_client, self.key_names)
         self.api_keys = ApiKeys(redis_client, self.key_names)
         self.maintenance = Maintenance(redis_client, self.key_names, settings)
+        self.proofs = Proofs(redis_client, settings)
         self._backlog = (0.0, 0)
         self._groups_ready = False
 

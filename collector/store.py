@@ -145,11 +145,13 @@ class Store:
         tenant: str,
         cutoff: datetime,
         chunk: int = 500,
+        integrity: bool = False,
         on_step: Callable[[], object] | None = None,
     ) -> int:
-        """Remove the tenant's events whose ``occurred_at`` is before ``cutoff``, ``chunk``
-        at a time (``on_step`` is called before each step); returns how many. Nothing is
-        removed from a tenant under legal hold (the purge script checks, each step)."""
+        """Remove the tenant's events whose ``occurred_at`` is before ``cutoff`` (with
+        ``integrity``, only those already in the tenant's Merkle tree), ``chunk`` at a time
+        (``on_step`` is called before each step); returns how many. Nothing is removed from
+        a tenant under legal hold (the purge script checks, each step)."""
         removed = 0
         upper = "(" + sort_key(cutoff)
         while True:
@@ -166,18 +168,30 @@ class Store:
             docs: list[bytes | None] = self.redis.hmget(  # type: ignore[assignment]
                 self.key_names.events(tenant), [m.decode().split("|", 1)[1] for m in members]
             )
-            call = self.purge_call(tenant, members, docs)
-            step = int(scripts.run(self.redis, call))
-            if step < 0:  # the tenant is under legal hold: the script removed nothing
+            call = self.purge_call(tenant, members, docs, integrity)
+            gone, kept = scripts.run(self.redis, call)
+            if int(gone) < 0:  # the tenant is under legal hold: the script removed nothing
                 return removed
-            removed += step
+            removed += int(gone)
+            if int(kept) == len(members):  # all waiting for the tree: next run
+                return removed
 
-    def purge_call(self, tenant: str, members: list[bytes], docs: list[bytes | None]) -> ScriptCall:
+    def purge_call(
+        self, tenant: str, members: list[bytes], docs: list[bytes | None], integrity: bool = False
+    ) -> ScriptCall:
         """The purge-script call removing these index members and their events."""
         k = self.key_names
         call = ScriptCall(
             "purge",
-            [k.events(tenant), k.time_index(tenant), k.seq_index(tenant), k.hold(tenant)],
+            [
+                k.events(tenant),
+                k.time_index(tenant),
+                k.seq_index(tenant),
+                k.tree_size(tenant),
+                k.purged(tenant),
+                k.hold(tenant),
+            ],
+            ["1" if integrity else "0"],
         )
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(self.codec.decode(tenant, raw))) if raw else ()

@@ -29,7 +29,8 @@ def test_data_is_free_form_and_kept_as_sent():
     data = {
         "s": "x",
         "n": -1,
-        "big": 2**63 - 1,
+        "big": 2**53 - 1,
+        "small": -(2**53 - 1),
         "f": 0.1,
         "b": False,
         "null": None,
@@ -37,6 +38,20 @@ def test_data_is_free_form_and_kept_as_sent():
         "ünicode": "日本",
         "": "empty key",
     }
+    assert stored(event(data=data))["data"] == data
+
+
+@pytest.mark.parametrize(
+    "data", [{"n": 2**53}, {"n": -(2**53)}, {"deep": [{"n": 2**63 - 1}]}], ids=repr
+)
+def test_data_integers_beyond_what_jcs_writes_exactly_are_rejected(data):
+    # Every verifier must agree on an event's canonical JSON, whose numbers are doubles.
+    errors = rejected_at(event(data=data), "data")
+    assert "2**53 - 1" in str(errors)
+
+
+def test_long_digit_strings_in_data_are_fine():
+    data = {"card": "12345678901234567890", "f": 1.2345678901234567}
     assert stored(event(data=data))["data"] == data
 
 

@@ -59,7 +59,7 @@ targets = st.fixed_dictionaries(
 json_leaves = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     texts(min_size=0, max_size=20),
 )

@@ -10,11 +10,15 @@ from helpers import event
 from redis.crc import key_slot
 
 from collector.events import prepare
+from collector.integrity import Integrity
 from collector.keys import KeyNames
 from collector.query import Filters, Query
+from collector.settings import Settings
 from collector.store import Store
 from collector.streams import DeadLetter, IngestStreams
+from collector.tiles import Write
 from collector.timefmt import now_utc
+from collector.treestore import CHUNK_HASHES, RedisHashStore
 
 
 def _slots(keys: list[str]) -> set[int]:
@@ -64,7 +68,7 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
     ]
     docs = [e.body + b',"seq":1}' for e in prepared]
     call = store.purge_call("acme", [e.member.encode() for e in prepared], [*docs[:2], None])
-    assert len(call.keys) == 4 + 5 + 5  # the missing event has no index keys left to name
+    assert len(call.keys) == 6 + 5 + 5  # the missing event has no index keys left to name
     assert len(_slots(call.keys)) == 1
 
 
@@ -72,6 +76,20 @@ def test_dead_letter_marker_shares_the_dead_streams_slot():
     keys = KeyNames()
     marker = keys.dead_marker("audit:ingest:{3}", "1700000000000-0")
     assert key_slot(marker.encode()) == key_slot(keys.dead.encode())
+
+
+def test_integrity_script_calls_stay_in_one_slot_per_tenant():
+    keys = KeyNames()
+    store = RedisHashStore(None, keys, "a{b}c")  # type: ignore[arg-type]
+    # A write that crosses a chunk boundary, and rows above the leaves.
+    start = CHUNK_HASHES - 1
+    call = store.append_call(
+        start, start + 2, [Write(0, start, b"\0" * 64), Write(8, 255, b"\0" * 32)]
+    )
+    assert len(call.keys) == 4  # the size, two chunks of row 0, one of row 8
+    assert len(_slots(call.keys)) == 1
+    checkpoint = Integrity(None, Settings()).checkpoint_call("a{b}c", 3, "note")  # type: ignore[arg-type]
+    assert len(_slots([*checkpoint.keys, *call.keys])) == 1
 
 
 def test_dead_letter_script_calls_stay_in_one_slot(fake_redis):

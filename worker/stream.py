@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import redis
 
 from collector import scripts
+from collector.integrity import Integrity
 from collector.maintenance import Maintenance
 from collector.queue_input import from_entry
 from collector.settings import Settings
@@ -77,6 +78,9 @@ class StreamWorker:
         self.streams = IngestStreams(redis_client, keys)
         self.batch_writer = BatchWriter(redis_client, settings)
         self.maintenance = Maintenance(redis_client, keys, settings)
+        self.integrity = Integrity(redis_client, settings)
+        if self.integrity.enabled:  # wake up often enough to sign within the interval
+            self.block_ms = max(1, min(block_ms, int(self.integrity.tick_s * 1000)))
         self.stats = {"stored": 0, "duplicates": 0, "dead": 0, "batches": 0}
         self._stopping = threading.Event()
         self._ready = False
@@ -148,6 +152,7 @@ class StreamWorker:
             self.flush()  # nothing new: settle the batch in flight, then look for idle ones
             if not self.claim_idle(claim_idle_ms):
                 self.close()
+                self.integrity.run_due(force=True)
                 return dict(self.stats)
 
     def step(self, overlap: bool = False) -> None:
@@ -170,7 +175,9 @@ class StreamWorker:
             self.flush()
             self.streams.trim_consumed()
             self._trimmed = True
-        self.handle(entries, overlap)
+        self.handle(entries, overlap)  # the tree is tended after a batch is stored
+        if not entries:
+            self.integrity.run_due()
 
     def _setup(self) -> None:
         """Create the group if missing, then finish this consumer's own pending entries."""
@@ -280,3 +287,6 @@ class StreamWorker:
             # part of Redis is away (a master failing over): back off, then retry this
             # worker's own pending entries at once rather than after AUDIT_CLAIM_IDLE_MS
             raise outage
+        # Here, on the writer thread, its Redis round trips overlap the next batch's
+        # validation on the consuming thread.
+        self.integrity.run_due()

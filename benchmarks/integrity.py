@@ -1,0 +1,172 @@
+"""Integrity costs: worker drain with integrity on vs off, verify and proofs at a million.
+
+Starts a private redis-server (free port, temp folder, no persistence), then:
+
+1. drain: the same backlog of ~1 KB realistic events, drained by
+   ``StreamWorker.run_burst()`` with integrity off and on (a signing key; the worker
+   integrates every tenant's tree and signs its checkpoints as it goes, and the run ends
+   only when everything is integrated and signed), in interleaved rounds; the ratio
+   on/off is the figure to track (goal >= 0.9);
+2. a million events in one tenant: stored straight into Redis in the store's layout
+   (not timed: the worker would take minutes), integrated by ``Integrity.integrate``
+   (timed), signed, then ``verify_tenant`` over all of them (timed; goal < 30 s);
+3. proofs at that million: ``GET /v1/events/<id>/proof`` through the Flask app for
+   random events, and consistency proofs; p50 and p99 (goal p99 < 20 ms).
+
+    .venv/bin/python benchmarks/integrity.py [--events N] [--rounds R] [--million M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from worker_throughput import make_events, preload, redis_server  # noqa: E402
+
+from api import create_app  # noqa: E402
+from collector.integrity import Integrity  # noqa: E402
+from collector.livecheck import verify_tenant  # noqa: E402
+from collector.settings import Settings  # noqa: E402
+from collector.signing import create_key_file, load_signer  # noqa: E402
+from worker.stream import StreamWorker  # noqa: E402
+
+
+def drain(port: int, settings: Settings, n: int) -> float:
+    """Events per second of one run_burst over the preloaded backlog (checked after)."""
+    client = redis.Redis(port=port)
+    worker = StreamWorker(client, settings, name="bench")
+    start = time.perf_counter()
+    stats = worker.run_burst()
+    elapsed = time.perf_counter() - start
+    if stats["stored"] != n:
+        raise SystemExit(f"drain stored {stats['stored']} of {n}")
+    if settings.signing_key_file:
+        keys = settings.key_names
+        for tenant in (t.decode() for t in client.smembers(keys.tenants)):
+            size = int(client.get(keys.tree_size(tenant)) or 0)
+            if size != client.hlen(keys.events(tenant)) or not client.get(keys.checkpoint(tenant)):
+                raise SystemExit(f"tenant {tenant}: tree size {size}, not all integrated")
+    client.close()
+    return n / elapsed
+
+
+def store_million(client: redis.Redis, settings: Settings, tenant: str, n: int) -> None:
+    """``n`` stored events in ``tenant``, written the way the store script writes them."""
+    keys = settings.key_names
+    templates = [orjson.loads(e) for e in make_events(1000)]
+    received = "2026-11-28T09:00:00.000000Z"
+    for first in range(1, n + 1, 10_000):
+        pipe = client.pipeline(transaction=False)
+        bodies: dict[str, bytes] = {}
+        scores: dict[str, int] = {}
+        for seq in range(first, min(first + 10_000, n + 1)):
+            doc = dict(templates[seq % 1000])
+            doc.update(id=f"m{seq}", tenant=tenant, received_at=received, schema_version=1)
+            doc.update(ingested_by="bench", seq=seq)
+            bodies[doc["id"]] = orjson.dumps(doc)
+            scores[doc["id"]] = seq
+        pipe.hset(keys.events(tenant), mapping=bodies)  # type: ignore[arg-type]
+        pipe.zadd(keys.seq_index(tenant), scores)
+        pipe.execute()
+    client.set(keys.seq(tenant), n)
+    client.sadd(keys.tenants, tenant)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20_000, help="events per drain run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved drain rounds")
+    parser.add_argument("--million", type=int, default=1_000_000, help="events for verify")
+    parser.add_argument("--proofs", type=int, default=1000, help="proof requests timed")
+    args = parser.parse_args(argv)
+
+    folder = tempfile.mkdtemp(prefix="audit-bench-key-")
+    key_file = os.path.join(folder, "signing.key")
+    create_key_file("audit-bench", key_file)
+    with redis_server() as port:
+        url = f"redis://127.0.0.1:{port}/0"
+        off = Settings(redis_url=url)
+        on = off.with_(signing_key_file=key_file)
+        client = redis.Redis(port=port)
+
+        # 1. drain, on vs off
+        events = make_events(args.events)
+        rates: dict[str, list[float]] = {"off": [], "on": []}
+        for _ in range(args.rounds):
+            for name, settings in (("off", off), ("on", on)):
+                preload(client, events)
+                rates[name].append(drain(port, settings, args.events))
+        off_rate, on_rate = statistics.median(rates["off"]), statistics.median(rates["on"])
+        print(f"drain of {args.events} events, median of {args.rounds} rounds:")
+        print(f"  integrity off  {off_rate:9.0f} events/s")
+        print(f"  integrity on   {on_rate:9.0f} events/s   ratio on/off {on_rate / off_rate:.2f}")
+
+        # 2. a million events: integrate, sign, verify
+        client.flushall()
+        n, tenant = args.million, "big"
+        start = time.perf_counter()
+        store_million(client, on, tenant, n)
+        print(f"stored {n} events straight into Redis in {time.perf_counter() - start:.1f} s")
+        integrity = Integrity(client, on)
+        start = time.perf_counter()
+        while integrity.integrate(tenant, batch=10_000):
+            pass
+        integrate_s = time.perf_counter() - start
+        integrity.sign(tenant)
+        print(f"integrate {n} events: {integrate_s:.1f} s ({n / integrate_s:.0f} events/s)")
+        verifier = load_signer(key_file).verifier()
+        start = time.perf_counter()
+        report = verify_tenant(client, on, tenant, verifier)
+        verify_s = time.perf_counter() - start
+        if not report.ok or report.events != n:
+            raise SystemExit(f"verify failed: {report.as_dict()}")
+        print(f"verify {n} events: {verify_s:.1f} s ({n / verify_s:.0f} events/s)")
+
+        # 3. proofs at a million
+        app = create_app(on.with_(auth=False), client).test_client()
+        rng = random.Random(3)
+        timings: list[float] = []
+        for _ in range(args.proofs):
+            seq = rng.randrange(1, n + 1)
+            start = time.perf_counter()
+            response = app.get(f"/v1/events/m{seq}/proof?tenant={tenant}")
+            timings.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"proof of m{seq}: {response.status_code}")
+        consistency: list[float] = []
+        for _ in range(args.proofs // 10):
+            old = rng.randrange(1, n)
+            start = time.perf_counter()
+            response = app.get(f"/v1/checkpoints/consistency?tenant={tenant}&from={old}&to={n}")
+            consistency.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"consistency from {old}: {response.status_code}")
+        row: Any = (percentile(timings, 0.5), percentile(timings, 0.99))
+        print(f"inclusion proof at {n} leaves: p50 {row[0]:.2f} ms, p99 {row[1]:.2f} ms")
+        row = (percentile(consistency, 0.5), percentile(consistency, 0.99))
+        print(f"consistency proof at {n} leaves: p50 {row[0]:.2f} ms, p99 {row[1]:.2f} ms")
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
