@@ -60,3 +60,8 @@ class Maintenance:
         if self._due("retention", RETENTION_EVERY_S):
             # Every worker tries once a minute; the retention lock lets one of them run.
             self.retention.run_scheduled()
+
+    def purge_expired(self) -> int:
+        """Apply the retention policies now if this process wins the minute's lock;
+        returns how many events were removed."""
+        return sum(result.purged for result in self.retention.run_scheduled())
