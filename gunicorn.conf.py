@@ -16,6 +16,8 @@ variable                       default    meaning
 ``GUNICORN_KEEPALIVE``         ``5``      seconds an idle keep-alive connection stays open
 ``GUNICORN_ACCESS_LOG``        unset      ``-`` for stdout, or a file; unset: no access log
 ``GUNICORN_LOG_LEVEL``         ``info``   error log level (the error log goes to stderr)
+``AUDIT_LOG_FORMAT``           see below  ``text`` or ``json``: every log line, gunicorn's too
+``PROMETHEUS_MULTIPROC_DIR``   see below  folder of the processes' metric files (made, wiped)
 =============================  =========  ====================================================
 
 Workers and the worker class were chosen by measurement (benchmarks/http_ingest.py,
@@ -28,8 +30,17 @@ HTML page: :func:`post_worker_init` makes those answers problem+json like the ap
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import os
+import shutil
+import tempfile
+from typing import Any
+
+from collector.errors import ConfigError
+from collector.logs import dict_config, resolve_format
+from collector.settings import Settings
 
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
@@ -94,10 +105,71 @@ graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 25)
 # Idle keep-alive connections (gthread) are closed after this many seconds.
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 
-# Access log off by default: every ingest request would be a log line. Errors go to stderr.
+# The app logs one line per request itself (with its request id); gunicorn's access log
+# is off unless asked for. Every line goes to stderr in AUDIT_LOG_FORMAT (json unless
+# stderr is a terminal), gunicorn's own included.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "").strip() or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "").strip() or "info"
+try:
+    _log_format = Settings.from_env().log_format
+except ConfigError as exc:
+    raise SystemExit(f"gunicorn.conf.py: {exc.detail}") from None
+logconfig_dict = dict_config(
+    resolve_format(_log_format), level=loglevel.upper(), access_log=accesslog is not None
+)
+# Python warnings (gevent's monkey-patching notice in each worker, say) become log
+# records too, so every line on stderr is in the chosen format.
+logging.captureWarnings(True)
+
+# Prometheus multiprocess mode: each worker process writes its metrics to files in this
+# folder and a scrape of /metrics, whichever process answers, sums them all. It must be
+# in the environment before any worker imports prometheus_client (workers inherit it;
+# this master never imports it at load). Unset, a folder of this master's own is made;
+# set, the folder given is used. Either way it is wiped when gunicorn starts, so figures
+# of a previous run are never summed in, and a dead worker's files are marked.
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_OWNED_ENV = "AUDIT_METRICS_DIR_OWNED"  # survives a config reload (HUP) in this master
+if not os.environ.get(_MULTIPROC_ENV):
+    _base = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    os.environ[_MULTIPROC_ENV] = os.path.join(_base, f"audit-trail-metrics-{os.getpid()}")
+    os.environ[_OWNED_ENV] = os.environ[_MULTIPROC_ENV]
+# Made now, not only in on_starting: `gunicorn --check-config` builds the app (and its
+# metrics) without starting.
+os.makedirs(os.environ[_MULTIPROC_ENV], exist_ok=True)
+_MASTER_PID = os.getpid()
+_OWNED_DIR = os.environ.get(_OWNED_ENV)
+
+
+def on_starting(server: Any) -> None:
+    """Wipe the metrics folder before the first worker starts."""
+    folder = os.environ[_MULTIPROC_ENV]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker process ended: drop its live-gauge files (its counters stay summed)."""
+    from prometheus_client import multiprocess  # here: after the folder is in the env
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def _remove_owned_folder() -> None:
+    """Remove the metrics folder if this master made it (never from a worker process,
+    which inherits this at-exit hook)."""
+    if os.getpid() == _MASTER_PID and _OWNED_DIR:
+        shutil.rmtree(_OWNED_DIR, ignore_errors=True)
+
+
+def on_exit(server: Any) -> None:
+    _remove_owned_folder()
+
+
+atexit.register(_remove_owned_folder)  # also after --check-config, which never starts
+
 
 # The worker heartbeat file lives in memory: a container's overlay filesystem can stall it.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

@@ -11,8 +11,23 @@ import redis as redis_lib
 from flask import Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from api import errors, events, health, integrity, legacy, me, responses, status, tail, ui
+from api import (
+    deadletters,
+    errors,
+    events,
+    export,
+    health,
+    integrity,
+    legacy,
+    me,
+    metrics,
+    responses,
+    status,
+    tail,
+    ui,
+)
 from collector.connection import connect
+from collector.metrics import SystemMetrics
 from collector.schema import IPAddress
 from collector.service import AuditService
 from collector.settings import Settings
@@ -44,7 +59,8 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         },
     )
-    app.extensions["audit"] = AuditService(client, settings)
+    svc = app.extensions["audit"] = AuditService(client, settings)
+    metrics.init_app(app, SystemMetrics(client, svc.key_names))
     api = errors.ProblemApi(app)
     errors.register(app)
     app.after_request(responses.bare_options)
@@ -53,6 +69,9 @@ def create_app(settings: Settings | None = None, redis: redis_lib.Redis | None =
     api.register_blueprint(integrity.blp)
     api.register_blueprint(legacy.blp)
     api.register_blueprint(health.blp)
+    api.register_blueprint(metrics.blp)
+    api.register_blueprint(export.blp)
+    api.register_blueprint(deadletters.blp)
     for blueprint in (tail.blp, me.blp, status.blp, ui.blp):  # the viewer and its reads
         api.register_blueprint(blueprint)
     _document_docs(app, api)

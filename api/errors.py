@@ -18,6 +18,7 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
+from api.telemetry import request_id
 from collector.errors import (
     AuditError,
     NotYetCovered,
@@ -40,6 +41,9 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    rid = request_id()
+    if rid is not None:
+        body["request_id"] = rid
     response = Response(orjson.dumps(body), status=status, mimetype=PROBLEM)
     for name, value in (headers or {}).items():
         response.headers[name] = value

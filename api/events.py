@@ -9,12 +9,16 @@ from api.auth import authenticate, current_key, service, tenant_for
 from api.bodies import read_body
 from api.responses import SECURED, json_response, problem_responses
 from api.schemas import AcceptedSchema, BatchAcceptedSchema, PageSchema
+from api.telemetry import count_accepted
 from collector import http_input
 from collector.cloudevents import CloudEventSchema
 from collector.errors import BadRequest, NotFound
 from collector.query import ListQuerySchema, parse_list_args
 from collector.schema import TENANT_PATTERN, EventSchema, StoredEventSchema, is_valid_tenant
 from collector.timefmt import now_utc
+
+# Event ids that name other routes under /v1/events/.
+SHADOWED_IDS = ("export", "tail")
 
 blp = Blueprint("events", __name__, description="Audit events, schema version 1.")
 blp.before_request(authenticate)
@@ -109,6 +113,7 @@ def post_events() -> Response:
     ids = svc.submit(
         submission.events, received_at, encoded=submission.encoded, ingested_by=key.name
     )
+    count_accepted(len(ids))
     if submission.batch:
         return json_response({"accepted": len(ids), "ids": ids}, 202)
     return json_response({"id": ids[0], "status": "accepted"}, 202)
@@ -120,11 +125,19 @@ def post_events() -> Response:
     security=SECURED,
     parameters=[
         {
+            "in": "path",
+            "name": "event_id",
+            "required": True,
+            # /v1/events/export and /v1/events/tail are routes of their own: an event whose
+            # id is one of those words is read through a list or an export, not here.
+            "schema": {"type": "string", "not": {"enum": list(SHADOWED_IDS)}},
+        },
+        {
             "in": "query",
             "name": "tenant",
             "schema": {"type": "string", "pattern": f"^{TENANT_PATTERN.pattern}$"},
             "description": "Defaults to the key's tenant when it has one, else default.",
-        }
+        },
     ],
     responses=problem_responses(400, 401, 403, 404),
 )

@@ -17,6 +17,7 @@ from api.schemas import (
     LegacyErrorSchema,
     LegacyEventSchema,
 )
+from api.telemetry import count_accepted
 from collector import legacy
 from collector.query import Filters, Query
 from collector.timefmt import now_utc
@@ -113,6 +114,7 @@ def post_event() -> Response:
         encoded=[posted.encoded],
         ingested_by=key.name,
     )
+    count_accepted(1)
     return json_response(
         {"message": "Audit Log Event added successfully.", "event_id": event_id}, 201
     )

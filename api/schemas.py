@@ -38,6 +38,9 @@ class ProblemSchema(Schema):
     errors = fields.Dict(
         metadata={"description": "Validation errors by field; by batch index first."}
     )
+    request_id = fields.String(
+        metadata={"description": "The request's X-Request-ID (kept from the request or made)."}
+    )
 
 
 class StatusSchema(Schema):

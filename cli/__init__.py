@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
+from cli import ops
 from collector.apikeys import SCOPES
 from collector.connection import REDIS_ERRORS
 from collector.errors import AuditError
@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--name", help="consumer name; reuse it to resume its pending entries (default: host-pid)"
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve this worker's own Prometheus metrics on this port (all interfaces)",
+    )
 
     emit = sub.add_parser(
         "emit", help="record one event over HTTP, straight onto the stream, or as an RQ job"
@@ -59,14 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     emit.add_argument("--api-key", help="API key for --url (default: $AUDIT_API_KEY)")
 
     events = sub.add_parser("events", help="query the store (filters as in GET /v1/events)")
-    for name in ("tenant", "service", "type", "actor-id", "target-id", "since", "until", "cursor"):
-        events.add_argument(f"--{name}")
-    events.add_argument("--outcome", choices=OUTCOMES)
+    ops.add_filters(events)
+    events.add_argument("--cursor")
     events.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"1-{MAX_LIMIT}")
-    events.add_argument("--order", choices=("desc", "asc"), default="desc")
     events.add_argument("--format", choices=("table", "json", "ndjson"), default="table")
 
-    sub.add_parser("status", help="streams, consumer group, lag, pending, dead letters, workers")
+    ops.add_parsers(sub)
 
     sub.add_parser(
         "migrate",
@@ -102,9 +105,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``audit-trail`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     from cli import commands
 
     try:

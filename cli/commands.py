@@ -8,21 +8,26 @@ import sys
 from typing import Any
 
 import orjson
+from marshmallow import ValidationError
 
-from collector import acl
+from cli import ops
+from collector import acl, logs
 from collector.apikeys import SCOPES, parse_list
 from collector.client import Producer
-from collector.connection import connect, is_cluster, redacted
+from collector.connection import connect, redacted
 from collector.durability import check_at_start
 from collector.errors import BadRequest, UsageError
+from collector.events import validate
 from collector.query import LIST_QUERY_SCHEMA, parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
 from worker import StreamWorker, stop_on_signals
+from worker.metrics import WorkerMetrics
 
 
 def dispatch(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    logs.configure(settings.log_format)
     if args.command == "run":
         from cli.run import serve
 
@@ -36,10 +41,10 @@ def dispatch(args: argparse.Namespace) -> int:
         "worker": worker,
         "emit": emit,
         "events": events,
-        "status": status,
         "keys": keys,
         "acl": acl_user,
         "migrate": migrate,
+        **ops.HANDLERS,
     }[args.command]
     return handler(args, settings)
 
@@ -49,9 +54,16 @@ def _service(settings: Settings) -> AuditService:
 
 
 def worker(args: argparse.Namespace, settings: Settings) -> int:
+    metrics = None
+    if args.metrics_port is not None:
+        metrics = WorkerMetrics()
+        try:
+            metrics.serve(args.metrics_port)
+        except OSError as exc:
+            raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
     client = connect(settings.redis_url)
     check_at_start(client, settings)
-    consumer = StreamWorker(client, settings, name=args.name)
+    consumer = StreamWorker(client, settings, name=args.name, metrics=metrics)
     stop_on_signals(consumer.stop)
     consumer.run()
     return 0
@@ -75,6 +87,12 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
             event["data"] = orjson.loads(args.data)
         except orjson.JSONDecodeError as exc:
             raise UsageError(f"--data is not JSON: {str(exc).splitlines()[0]}") from None
+    problems = field_errors(event)
+    if problems:
+        # The workers would dead-letter it: say why, one line per field, send nothing.
+        for line in problems:
+            print(f"audit-trail: error: {line}", file=sys.stderr)
+        return 2
     if args.url:
         producer = Producer(url=args.url, api_key=args.api_key or os.environ.get("AUDIT_API_KEY"))
         print(producer.post(event)["id"])
@@ -88,13 +106,32 @@ def emit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# Control characters (newlines, terminal escapes) in stored text must not reach the terminal.
-_CONTROL = {c: "?" for c in [*range(0x20), 0x7F]}
+# The event fields' command-line options, for error messages.
+_OPTIONS = {"actor.id": "--actor", "actor.type": "--actor-type", "target.id": "--target"}
 
 
-def _cell(value: Any, width: int) -> str:
-    text = "" if value is None else str(value).translate(_CONTROL)
-    return text if len(text) <= width else text[: width - 1] + "~"
+def field_errors(event: dict[str, Any]) -> list[str]:
+    """``field (--option): message`` for each problem the workers' schema finds."""
+    try:
+        validate(event)
+    except ValidationError as exc:
+        return [
+            f"{path} ({_OPTIONS.get(path, '--' + path.split('.')[0].replace('_', '-'))}): {msg}"
+            for path, msg in _flatten(exc.messages)
+        ]
+    return []
+
+
+def _flatten(messages: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(messages, dict):
+        return [
+            pair
+            for key, value in messages.items()
+            for pair in _flatten(value, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return [(path or "event", " ".join(messages))]
+    return [(path or "event", str(messages))]
 
 
 TABLE = (
@@ -110,84 +147,25 @@ TABLE = (
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:
-    raw = {k: v for k, v in vars(args).items() if k in LIST_QUERY_SCHEMA.fields and v is not None}
     try:
-        filters, limit, cursor = parse_list_args(raw)
+        filters, limit, cursor = parse_list_args(ops.filter_args(args, LIST_QUERY_SCHEMA))
     except BadRequest as exc:
-        errors = exc.errors or {}
-        detail = "; ".join(
-            f"--{k.replace('_', '-')}: {' '.join(map(str, v))}" for k, v in errors.items()
-        ) or str(exc)
-        raise UsageError(detail) from None
+        raise ops.as_options(exc) from None
     page = _service(settings).query.page(filters, limit, cursor)
     items = [orjson.loads(raw) for raw in page.items]
-    out = sys.stdout
     if args.format == "json":
-        out.write(
-            orjson.dumps(
-                {"items": items, "next_cursor": page.next_cursor}, option=orjson.OPT_INDENT_2
-            ).decode()
-            + "\n"
-        )
+        ops.print_json({"items": items, "next_cursor": page.next_cursor})
     elif args.format == "ndjson":
         for item in items:
-            out.write(orjson.dumps(item).decode() + "\n")
+            sys.stdout.write(orjson.dumps(item).decode() + "\n")
     else:
-        out.write("  ".join(name.ljust(w) for name, w in TABLE).rstrip() + "\n")
-        for item in items:
-            row = {
-                **item,
-                "actor": item["actor"]["id"],
-                "target": (item.get("target") or {}).get("id"),
-            }
-            out.write("  ".join(_cell(row.get(n), w).ljust(w) for n, w in TABLE).rstrip() + "\n")
+        rows = (
+            {**item, "actor": item["actor"]["id"], "target": (item.get("target") or {}).get("id")}
+            for item in items
+        )
+        ops.table(TABLE, rows)
         if page.next_cursor:
             print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
-    return 0
-
-
-def status(args: argparse.Namespace, settings: Settings) -> int:
-    svc = _service(settings)
-    kind = "Redis Cluster" if is_cluster(svc.redis) else "Redis"
-    print(f"redis: {redacted(settings.redis_url)} ({kind})")
-    print(f"durability: Redis keeps {svc.durability().detail}")
-    print(f"acknowledgement (AUDIT_DURABILITY): {ACKS[settings.durability]}")
-    for stream in svc.streams.streams:
-        length = svc.redis.xlen(stream)
-        try:
-            info = svc.streams.group_info(stream)
-        except Exception:
-            info = None
-        if info is None:
-            print(f"stream {stream}: {length} entries, no consumer group yet")
-            continue
-        print(
-            f"stream {stream}: {length} entries; group audit-workers: lag {info.get('lag')}, "
-            f"pending {info.get('pending')}, consumers {info.get('consumers')}"
-        )
-    for report in svc.streams.watch.report(svc.streams.streams):
-        if report.deleted_unconsumed:
-            print(
-                f"stream {report.stream}: {report.deleted_unconsumed} entries deleted before "
-                "they were stored (a producer's XADD MAXLEN/MINID?)"
-            )
-        if report.ahead_ms > settings.max_clock_skew_s * 1000:
-            print(
-                f"stream {report.stream}: last id {report.last_id} is "
-                f"{report.ahead_ms // 1000} s ahead of the clock"
-            )
-    print(f"deleted before consumption (all ingest streams): {svc.streams.deleted_unconsumed()}")
-    print(f"conflicting duplicates refused: {svc.conflicts()}")
-    print(f"dead letters ({svc.key_names.dead}): {svc.streams.dead_count()}")
-    print(f"backlog (lag + pending): {svc.streams.backlog()}")
-    seen = svc.maintenance.workers()
-    print(f"workers seen: {len(seen)} ({sum(1 for _, _, alive in seen if alive)} alive)")
-    for name, age, alive in seen:
-        print(f"  {name}: last heartbeat {age:.1f}s ago{'' if alive else ' (gone)'}")
-    if svc.proofs.verifier is None:
-        print("integrity: off (no AUDIT_SIGNING_KEY_FILE)")
-    else:
-        print(f"integrity: on, checkpoints signed by {svc.proofs.verifier}")
     return 0
 
 
@@ -198,12 +176,6 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
         dropped = "; unused outcome=success set dropped" if store.drop_unindexed(tenant) else ""
         print(f"tenant {tenant}: {done} events compressed, {store.count(tenant)} stored{dropped}")
     return 0
-
-
-ACKS = {
-    "ack": "ack, 202 once Redis has the event",
-    "replica": "replica, 202 once a replica has the event too (WAIT)",
-}
 
 
 def keys(args: argparse.Namespace, settings: Settings) -> int:

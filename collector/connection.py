@@ -155,3 +155,8 @@ def refresh_slots(client: redis.Redis) -> None:
 def is_cluster(client: redis.Redis) -> bool:
     """Whether ``client`` talks to a Redis Cluster."""
     return isinstance(client, RedisCluster)
+
+
+def text(reply: bytes | str) -> str:
+    """A Redis reply as text (clients may or may not decode their replies)."""
+    return reply.decode() if isinstance(reply, bytes) else reply

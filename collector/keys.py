@@ -12,7 +12,8 @@ Layout (prefix ``audit``):
   ingest stream (in its slot), entries delivered to the group, and entries a producer
   deleted before delivery (``collector.stream_watch``)
 - ``audit:dead``: the dead-letter stream; ``{audit:dead}:seen:<source>/<id>``: a day-long
-  marker per dead-lettered entry, so a redelivered entry is not dead-lettered twice
+  marker per dead-lettered entry, so a redelivered entry is not dead-lettered twice;
+  ``{audit:dead}:total``: entries ever dead-lettered (counted by the script that adds them)
 - ``audit:t:{<tenant>}:*``: one tenant's store; the hash tag puts all of it in one
   cluster slot, so the store script (which assigns the dense ``seq``) is one atomic
   step on one node:
@@ -39,10 +40,16 @@ Layout (prefix ``audit``):
   - ``:purged``   bitmap: bit ``seq`` set when retention purged that event. Retention
     purges only events already in the tree (``seq <= :tree:size``) and sets their bit in
     the same script, so ``audit-trail verify`` reports them as purged, not missing.
+  - ``:duplicates`` counter of deliveries of an id already stored (the store script's)
+  - ``:hold``     string, present while the tenant is under legal hold (JSON reason);
+    the purge script reads it, so no event of a held tenant is ever purged
 - ``audit:tenants``: set of tenants that have events
 - ``audit:workers``: sorted set, worker name -> last heartbeat (ms)
 - ``audit:apikeys``: hash, key name -> JSON (digest, scopes, tenants, created_at)
 - ``audit:apikey:<sha256 of the secret>``: the key's name, for lookup by secret
+- ``audit:retention``: hash, tenant -> retention days (0: keep forever)
+- ``audit:holds``: hash, tenant -> JSON of the hold (the list ``retention show`` prints;
+  the tenant's own ``:hold`` key is what purging obeys)
 - ``audit:lock:<name>``: short-lived locks for housekeeping one worker should do at a time
 - ``audit:count:<name>``: system-wide counts (``conflicts``)
 - ``audit:secret:<name>``: a deployment's secrets, made once (``cursor``: signs cursors)
@@ -188,3 +195,23 @@ class KeyNames:
 
     def secret(self, name: str) -> str:
         return f"{self.prefix}:secret:{name}"
+
+    # -- operations: counters, retention, holds ---------------------------------------
+    @property
+    def dead_total(self) -> str:
+        """Counter of dead letters ever added; in the dead stream's slot."""
+        return f"{{{self.dead}}}:total"
+
+    def duplicates(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:duplicates"
+
+    def hold(self, tenant: str) -> str:
+        return f"{self.tenant_tag(tenant)}:hold"
+
+    @property
+    def holds(self) -> str:
+        return f"{self.prefix}:holds"
+
+    @property
+    def retention(self) -> str:
+        return f"{self.prefix}:retention"

@@ -1,16 +1,20 @@
 -- Remove events of one tenant (retention). KEYS[1] events hash, KEYS[2] time index,
--- KEYS[3] seq index, KEYS[4] integrity tree size, KEYS[5] purged-seq bitmap, then, per event,
+-- KEYS[3] seq index, KEYS[4] integrity tree size, KEYS[5] purged-seq bitmap, KEYS[6] the
+-- tenant's legal hold (nothing is removed while it exists: {-1, 0}), then, per event,
 -- its nk field-index keys. ARGV[1] '1' when integrity is on; then per event: id, member, nk.
 -- With integrity on, an event not yet in the tree (seq > tree size) is kept until it is:
 -- its leaf hash is computed from it. Each purged seq gets its bit set, so verify reports
 -- it as purged by policy, not missing. The seq counter is left alone: seq never goes back.
 -- Returns {events removed, events kept for the tree}.
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return {-1, 0}
+end
 local removed, kept = 0, 0
 local integrated = math.huge
 if ARGV[1] == '1' then
   integrated = tonumber(redis.call('GET', KEYS[4]) or '0')
 end
-local k = 6
+local k = 7
 for a = 2, #ARGV, 3 do
   local id, member, nk = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   local seq = tonumber(redis.call('ZSCORE', KEYS[3], id) or '0')

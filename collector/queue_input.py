@@ -140,7 +140,7 @@ def _prepare_entry(
     dead: Callable[[str, Any], DeadLetter],
 ) -> PreparedEvent | DeadLetter:
     def default_id() -> str:  # only for events that come without an id
-        return uuid7(int(entry.id.split("-", 1)[0]), f"{entry.stream}/{entry.id}".encode())
+        return derived_id(entry.stream, entry.id)
 
     try:
         return prepare(data, received, default_id, extra, max_skew)
@@ -166,8 +166,13 @@ def from_job_item(
         reason = "too deep" if "recursion" in str(exc).lower() else "not JSON"
         return DeadLetter(kept, f"{reason}: {exc}", None, "rq", source_id, extra)
 
+    event_id = uuid7(created_ms, f"rq/{source_id}".encode())  # if the item has none
+
     def dead(reason: str, errors: Any = None) -> DeadLetter:
         kept, extra = kept_payload(payload, max_event_bytes)
+        # The id it would have had, so that a replay keeps its identity (the job's
+        # creation time is not in the letter otherwise).
+        extra["event_id"] = event_id
         return DeadLetter(kept, reason, errors, "rq", source_id, extra)
 
     if len(payload) > max_event_bytes:
@@ -178,7 +183,13 @@ def from_job_item(
         except jsonscan.ShapeError:
             return dead(f"too deep: nested more than {MAX_EVENT_DEPTH} levels")
     try:
-        default_id = uuid7(created_ms, f"rq/{source_id}".encode())
-        return prepare(item, now, default_id, {"ingested_by": "rq"}, max_skew)
+        return prepare(item, now, event_id, {"ingested_by": "rq"}, max_skew)
     except ValidationError as exc:
         return dead("invalid event", exc.messages)
+
+
+def derived_id(stream: str, entry_id: str) -> str:
+    """The id of an event that came without one in stream entry ``entry_id``: the same
+    entry always derives the same id (a time-ordered UUIDv7 at the entry's time), so a
+    redelivered or replayed entry is stored once."""
+    return uuid7(int(entry_id.split("-", 1)[0]), f"{stream}/{entry_id}".encode())

@@ -7,7 +7,7 @@ tag, so the step stays on one Redis Cluster node.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -51,6 +51,7 @@ class Store:
                     k.time_index(tenant),
                     k.seq_index(tenant),
                     k.tail_signal(tenant),
+                    k.duplicates(tenant),
                 ],
             )
             bodies = self.codec.encode_many(tenant, [event.body for event in group])
@@ -140,13 +141,22 @@ class Store:
 
     # -- retention --------------------------------------------------------------------
     def purge_before(
-        self, tenant: str, cutoff: datetime, chunk: int = 500, integrity: bool = False
+        self,
+        tenant: str,
+        cutoff: datetime,
+        chunk: int = 500,
+        integrity: bool = False,
+        on_step: Callable[[], object] | None = None,
     ) -> int:
         """Remove the tenant's events whose ``occurred_at`` is before ``cutoff`` (with
-        ``integrity``, only those already in the tenant's Merkle tree)."""
+        ``integrity``, only those already in the tenant's Merkle tree), ``chunk`` at a time
+        (``on_step`` is called before each step); returns how many. Nothing is removed from
+        a tenant under legal hold (the purge script checks, each step)."""
         removed = 0
         upper = "(" + sort_key(cutoff)
         while True:
+            if on_step is not None:
+                on_step()
             members = cast(
                 list[bytes],
                 self.redis.zrangebylex(
@@ -160,6 +170,8 @@ class Store:
             )
             call = self.purge_call(tenant, members, docs, integrity)
             gone, kept = scripts.run(self.redis, call)
+            if int(gone) < 0:  # the tenant is under legal hold: the script removed nothing
+                return removed
             removed += int(gone)
             if int(kept) == len(members):  # all waiting for the tree: next run
                 return removed
@@ -177,6 +189,7 @@ class Store:
                 k.seq_index(tenant),
                 k.tree_size(tenant),
                 k.purged(tenant),
+                k.hold(tenant),
             ],
             ["1" if integrity else "0"],
         )

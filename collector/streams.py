@@ -22,6 +22,7 @@ import redis
 from redis.client import Pipeline
 
 from collector import scripts
+from collector.connection import text
 from collector.errors import Unavailable
 from collector.keys import GROUP, KeyNames
 from collector.replicas import add_confirmed, run_confirmed
@@ -65,10 +66,6 @@ class DeadLetter:
             out["errors"] = orjson.dumps(self.errors, default=str)
         out.update(self.extra)
         return out
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class IngestStreams:
@@ -140,15 +137,15 @@ class IngestStreams:
                 reply = scripts.run(self.redis, call)
             else:
                 reply = run_confirmed(self.redis, stream, call, replica_wait_ms)
-            if _text(reply[0]) != "ok":
-                what, held = _text(reply[1]), int(reply[2])
+            if text(reply[0]) != "ok":
+                what, held = text(reply[1]), int(reply[2])
                 raise Unavailable(
                     f"The ingest backlog is over its limit of {max_events} events or "
                     f"{max_bytes} bytes (AUDIT_MAX_BACKLOG, AUDIT_MAX_BACKLOG_BYTES): "
                     f"{held} {what} not yet stored.",
                     retry_after=5,
                 )
-            ids += [_text(i) for i in reply[1:]]
+            ids += [text(i) for i in reply[1:]]
         return ids
 
     def add(
@@ -185,11 +182,11 @@ class IngestStreams:
         if len(set(targets)) == 1 and len(blobs) > 1:  # one stream: one script call, atomic
             shared = [v for pair in (extra or {}).items() for v in pair]
             call = ScriptCall("xadd", targets[:1], [len(shared) // 2, *shared, *blobs])
-            return [_text(i) for i in scripts.run(self.redis, call)]
+            return [text(i) for i in scripts.run(self.redis, call)]
         pipe = self.redis.pipeline(transaction=False)  # one event, or several streams
         for entry, stream in zip(entries, targets, strict=True):
             pipe.xadd(stream, entry)  # type: ignore[arg-type]
-        return [_text(i) for i in pipe.execute()]
+        return [text(i) for i in pipe.execute()]
 
     # -- the consumer group -----------------------------------------------------------
     def ensure_groups(self) -> None:
@@ -265,7 +262,7 @@ class IngestStreams:
             if not pending:
                 continue
             rows = cast(list[dict[str, Any]], pending)
-            counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in rows}
+            counts = {text(p["message_id"]): int(p["times_delivered"]) for p in rows}
             got = cast(
                 list[tuple[bytes, dict[bytes, bytes] | None]],
                 self.redis.xclaim(stream, GROUP, consumer, min_idle_ms, list(counts)),
@@ -273,7 +270,7 @@ class IngestStreams:
             delivered = set()
             for entry_id, fields_ in got:
                 if fields_ is not None:  # None: deleted (older Redis, fakeredis)
-                    eid = _text(entry_id)
+                    eid = text(entry_id)
                     delivered.add(eid)
                     claimed.append(Entry(stream, eid, fields_, counts[eid] + 1))
             # Redis 7 drops a deleted entry from the pending list when it is claimed, and
@@ -297,7 +294,8 @@ class IngestStreams:
 
     def dead_letter_call(self, letter: DeadLetter) -> ScriptCall:
         """The script call adding ``letter`` once per source entry (a redelivery adds nothing)."""
-        keys = [self.key_names.dead, self.key_names.dead_marker(letter.source, letter.source_id)]
+        k = self.key_names
+        keys = [k.dead, k.dead_marker(letter.source, letter.source_id), k.dead_total]
         args: list[Any] = [DEAD_MARKER_TTL_S]
         for name, value in letter.fields().items():
             args += (name, value)
@@ -306,7 +304,7 @@ class IngestStreams:
     # -- inspection and housekeeping --------------------------------------------------
     def group_info(self, stream: str) -> dict[str, Any] | None:
         for group in self.redis.xinfo_groups(stream):
-            if _text(group["name"]) == GROUP:
+            if text(group["name"]) == GROUP:
                 return group
         return None
 
@@ -377,7 +375,7 @@ class IngestStreams:
                 continue
             for consumer in consumers:
                 idle = int(consumer["pending"]) == 0 and int(consumer["idle"]) >= idle_ms
-                seen.setdefault(_text(consumer["name"]), []).append((stream, idle))
+                seen.setdefault(text(consumer["name"]), []).append((stream, idle))
         forgotten = [name for name, where in seen.items() if all(idle for _, idle in where)]
         for name in forgotten:
             for stream, _ in seen[name]:
@@ -393,15 +391,15 @@ class IngestStreams:
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(value).partition("-")
+    ms, _, seq = text(value).partition("-")
     return int(ms), int(seq or 0)
 
 
 def _entries(reply: Any) -> list[Entry]:
     out: list[Entry] = []
     for stream, items in reply or []:
-        name = _text(stream)
+        name = text(stream)
         for entry_id, fields_ in items:
             if fields_ is not None:
-                out.append(Entry(name, _text(entry_id), fields_))
+                out.append(Entry(name, text(entry_id), fields_))
     return out

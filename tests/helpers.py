@@ -200,3 +200,26 @@ def data_of_size(size: int, fill: str = "x") -> dict[str, Any]:
     data = {"k": fill * (size - len(b'{"k":""}'))}
     assert len(orjson.dumps(data)) == size
     return data
+
+
+def store_now(client: Any, settings: Any, events: list[Any]) -> None:
+    """Store prepared events straight through the write path (no stream, no worker)."""
+    from collector.writer import BatchWriter, Delivery
+
+    result = BatchWriter(client, settings).write([Delivery(e.id, e) for e in events])
+    assert not result.failed, result.failed
+
+
+def store_aged(svc: Any, tenant: str, ages_days: list[int]) -> None:
+    """Store one event per age (days before now, by ``occurred_at``) in ``tenant``."""
+    from datetime import timedelta
+
+    from collector.events import prepare
+    from collector.timefmt import format_utc, now_utc
+
+    now = now_utc()
+    aged = [
+        event(id=f"{tenant}-{i}", tenant=tenant, occurred_at=format_utc(now - timedelta(days=d)))
+        for i, d in enumerate(ages_days)
+    ]
+    store_now(svc.redis, svc.settings, [prepare(e, now) for e in aged])

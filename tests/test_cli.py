@@ -222,9 +222,9 @@ def test_run_refuses_auth_on_without_redis():
 
 
 def test_table_cells_never_pass_control_characters_to_the_terminal():
-    from cli.commands import _cell
+    from cli.ops import cell
 
-    assert _cell("evil\n\x1b[31mred", 40) == "evil??[31mred"
+    assert cell("evil\n\x1b[31mred", 40) == "evil??[31mred"
 
 
 def test_run_with_no_workers_serves_the_api_alone_and_stops_on_sigint(tmp_path):

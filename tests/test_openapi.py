@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from schemathesis.checks import positive_data_acceptance
 
 from api import create_app
+from api.events import SHADOWED_IDS
 from collector.settings import Settings
 from worker import StreamWorker
 
@@ -66,6 +67,9 @@ def test_every_operation_has_request_and_success_examples(document):
         success = [code for code in operation["responses"] if code.startswith("2")]
         assert success, (path, method)
         for code in success:
+            if code == "204":  # No Content: there is no body to show
+                assert "content" not in operation["responses"][code], (path, method)
+                continue
             for content_type, media in operation["responses"][code]["content"].items():
                 assert _has_example(media), (path, method, code, content_type)
 
@@ -141,4 +145,7 @@ def test_the_app_keeps_its_document(case):
     An opaque ``cursor`` cannot be generated valid, so a 400 for a "schema-valid"
     request is expected there; everything else schemathesis checks runs.
     """
+    shadowed = case.path_parameters and case.path_parameters.get("event_id") in SHADOWED_IDS
+    if case.operation.path == "/v1/events/{event_id}" and shadowed:
+        return  # /v1/events/export and /tail are those routes, documented on their own
     case.call_and_validate(excluded_checks=[positive_data_acceptance])

@@ -36,7 +36,7 @@ def test_store_script_calls_stay_in_one_slot_per_tenant(fake_redis):
     assert set(calls) == {"acme", "globex", "initech"}
     for tenant, call in calls.items():
         assert len(_slots(call.keys)) == 1, tenant
-        assert len(call.keys) == 5 + sum(len(e.indexed) for e in events if e.tenant == tenant)
+        assert len(call.keys) == 6 + sum(len(e.indexed) for e in events if e.tenant == tenant)
 
 
 def test_query_keys_stay_in_one_slot(fake_redis):
@@ -68,7 +68,7 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
     ]
     docs = [e.body + b',"seq":1}' for e in prepared]
     call = store.purge_call("acme", [e.member.encode() for e in prepared], [*docs[:2], None])
-    assert len(call.keys) == 5 + 5 + 5  # the missing event has no index keys left to name
+    assert len(call.keys) == 6 + 5 + 5  # the missing event has no index keys left to name
     assert len(_slots(call.keys)) == 1
 
 
@@ -96,8 +96,16 @@ def test_dead_letter_script_calls_stay_in_one_slot(fake_redis):
     streams = IngestStreams(fake_redis, KeyNames(partitions=4))
     letter = DeadLetter(b"{", "not valid JSON", source="audit:ingest:{3}", source_id="1-0")
     call = streams.dead_letter_call(letter)
-    assert call.script == "deadletter" and len(call.keys) == 2
+    assert call.script == "deadletter" and len(call.keys) == 3
     assert len(_slots(call.keys)) == 1
+    for key_names in (KeyNames(), KeyNames(prefix="other")):
+        assert key_slot(key_names.dead_total.encode()) == key_slot(key_names.dead.encode())
+
+
+def test_a_tenants_hold_and_duplicate_counter_share_its_slot():
+    key_names = KeyNames()
+    slots = _slots([key_names.events("acme"), key_names.hold("acme"), key_names.duplicates("acme")])
+    assert len(slots) == 1
 
 
 def test_guarded_reads_and_their_counters_stay_in_the_streams_slot(fake_redis):

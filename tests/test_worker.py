@@ -16,6 +16,7 @@ from collector.client import Producer
 from collector.keys import GROUP
 from collector.service import AuditService
 from collector.settings import Settings
+from collector.status import read_workers
 from collector.timefmt import format_utc, now_utc
 from worker import StreamWorker
 from worker.backoff import Backoff
@@ -36,7 +37,8 @@ def test_live_worker_stores_then_stops_warm(redis_client, settings):
     worker.stop()
     thread.join(timeout=10)
     assert not thread.is_alive()
-    assert [name for name, _, alive in svc.maintenance.workers() if alive] == ["live"]
+    alive = [w.name for w in read_workers(svc.redis, svc.key_names) if w.alive]
+    assert alive == ["live"]
 
 
 def test_worker_survives_a_fakeredis_outage_and_a_lost_group():
@@ -145,7 +147,7 @@ def test_retention_purges_old_events_and_their_index_entries(redis_client):
         [event(id="old", occurred_at=old, target={"id": "x"}), event(id="new", occurred_at=new)]
     )
     StreamWorker(redis_client, settings, name="w").run_burst()
-    assert svc.maintenance.purge_expired() == 1
+    assert [r.purged for r in svc.maintenance.retention.run_scheduled()] == [1]
     assert svc.store.get("default", "old") is None
     assert svc.store.get("default", "new") is not None
     from collector.query import Filters
@@ -153,7 +155,7 @@ def test_retention_purges_old_events_and_their_index_entries(redis_client):
     assert [e["id"] for e in svc.query.iterate(Filters())] == ["new"]
     assert list(svc.query.iterate(Filters(target_id="x"))) == []
     # a second worker in the same minute does not purge again (the lock)
-    assert svc.maintenance.purge_expired() == 0
+    assert svc.maintenance.retention.run_scheduled() == []
 
 
 def test_idle_consumers_without_pending_entries_are_forgotten(service, drain):

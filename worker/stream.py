@@ -30,6 +30,7 @@ from collector.streams import DeadLetter, Entry, IngestStreams
 from collector.timefmt import now_utc
 from collector.writer import BatchWriter, Delivery
 from worker.backoff import Backoff
+from worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,10 @@ class StreamWorker:
         name: str | None = None,
         batch_size: int = 256,
         block_ms: int = 1000,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.redis = redis_client
+        self.metrics = metrics
         self.settings = settings
         self.name = name or default_name()
         self.batch_size = batch_size
@@ -201,6 +204,8 @@ class StreamWorker:
         """Take over entries other consumers left pending too long; returns how many."""
         idle = self.settings.claim_idle_ms if min_idle_ms is None else min_idle_ms
         entries = self.streams.claim(self.name, idle, self.batch_size)
+        if entries and self.metrics is not None:
+            self.metrics.claimed.inc(len(entries))
         self.handle(entries)
         return len(entries)
 
@@ -220,15 +225,16 @@ class StreamWorker:
         """
         if not entries:
             return
+        started = time.perf_counter()
         now = now_utc()
         deliveries = [Delivery(e, self._decode(e, now), e.stream, e.id) for e in entries]
         self.flush()
         if overlap:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"store-{self.name}")
-            self._inflight = self._writer.submit(self._settle, deliveries)
+            self._inflight = self._writer.submit(self._settle, deliveries, started)
         else:
-            self._settle(deliveries)
+            self._settle(deliveries, started)
 
     def _decode(self, entry: Entry, now: datetime) -> PreparedEvent | DeadLetter:
         """One entry as an event or a dead letter; whatever goes wrong stays with it."""
@@ -261,7 +267,7 @@ class StreamWorker:
         whole = fields.get(b"event") if fields else None
         return hashlib.sha256(whole if isinstance(whole, bytes) else b"").hexdigest()
 
-    def _settle(self, deliveries: list[Delivery[Entry]]) -> None:
+    def _settle(self, deliveries: list[Delivery[Entry]], started: float) -> None:
         """Store and dead-letter, then ack what that settled (on the writer thread)."""
         result = self.batch_writer.write(deliveries)
         for error in {str(e) for _, e in result.failed}:
@@ -287,10 +293,32 @@ class StreamWorker:
             pipe = self.redis.pipeline(transaction=False)
             self.streams.pipe_ack(pipe, settled)
             pipe.execute()
-        self.stats["stored"] += len(result.stored)
-        self.stats["duplicates"] += len(result.duplicates)
-        self.stats["dead"] += len(result.dead_lettered)
+        stored, duplicates = len(result.stored), len(result.duplicates)
+        dead = len(result.dead_lettered)
+        self.stats["stored"] += stored
+        self.stats["duplicates"] += duplicates
+        self.stats["dead"] += dead
         self.stats["batches"] += 1
+        seconds = time.perf_counter() - started
+        if self.metrics is not None:
+            self.metrics.observe_batch(len(deliveries), stored, duplicates, dead, seconds)
+        log.info(
+            "worker %s: batch of %d: %d stored, %d duplicates, %d dead in %.1fms",
+            self.name,
+            len(deliveries),
+            stored,
+            duplicates,
+            dead,
+            seconds * 1000,
+            extra={
+                "worker": self.name,
+                "events": len(deliveries),
+                "stored": stored,
+                "duplicates": duplicates,
+                "dead": dead,
+                "duration_ms": round(seconds * 1000, 3),
+            },
+        )
         outage = next((e for _, e in result.failed if isinstance(e, REDIS_DOWN)), None)
         if outage is not None:
             # part of Redis is away (a master failing over): back off, then retry this

@@ -1,0 +1,109 @@
+"""Retention policies per tenant, the default, legal holds, dry runs, the scheduled run."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from helpers import store_aged
+
+from collector.errors import ConfigError
+from collector.retention import Retention
+from collector.timefmt import now_utc
+
+
+@pytest.fixture
+def retention(service):
+    return Retention(service.redis, service.key_names, default_days=30)
+
+
+def test_policies_default_and_forever(retention):
+    retention.set_policy("acme", 7)
+    retention.set_policy("keepall", None)
+    assert retention.effective("acme") == (7, "tenant")
+    assert retention.effective("keepall") == (None, "tenant")
+    assert retention.effective("other") == (30, "default")
+    assert Retention(retention.redis, retention.key_names, None).effective("other") == (
+        None,
+        "none",
+    )
+    assert retention.unset_policy("acme") is True
+    assert retention.effective("acme") == (30, "default")
+    with pytest.raises(ConfigError):
+        retention.set_policy("acme", 0)
+    with pytest.raises(ConfigError):
+        retention.set_policy("bad tenant", 3)
+
+
+def test_run_purges_by_policy_and_never_a_held_tenant(service, retention):
+    for tenant in ("acme", "held", "keepall", "dflt"):
+        store_aged(service, tenant, [1, 10, 40, 400])
+    retention.set_policy("acme", 5)
+    retention.set_policy("held", 5)
+    retention.set_policy("keepall", None)
+    hold = retention.set_hold("held", "litigation 2026-17")
+    assert hold.reason == "litigation 2026-17"
+
+    dry = {r.tenant: r for r in retention.run(dry_run=True)}
+    assert (dry["acme"].purged, dry["dflt"].purged, dry["held"].purged) == (3, 2, 0)
+    assert dry["held"].held and service.store.count("acme") == 4
+
+    done = {r.tenant: r for r in retention.run()}
+    assert (done["acme"].purged, done["dflt"].purged) == (3, 2)
+    assert done["held"].purged == 0 and done["keepall"].purged == 0
+    counts = {t: service.store.count(t) for t in ("acme", "held", "keepall", "dflt")}
+    assert counts == {"acme": 1, "held": 4, "keepall": 4, "dflt": 2}
+
+    # --days overrides the policies for one run, but never a hold
+    forced = {r.tenant: r for r in retention.run(days=1)}
+    assert forced["held"].purged == 0 and service.store.count("held") == 4
+    assert service.store.count("keepall") == 0
+
+    assert retention.clear_hold("held") is True and retention.clear_hold("held") is False
+    assert retention.run(tenant="held")[0].purged == 3
+
+
+def test_a_hold_set_mid_purge_stops_it_at_the_next_step(service, retention):
+    """The purge script reads the hold itself: no race between a check and a removal."""
+    store_aged(service, "acme", [40] * 10)
+
+    steps = []
+
+    def hold_after_first_step() -> None:
+        steps.append(1)
+        if len(steps) == 2:
+            service.redis.set(service.key_names.hold("acme"), b"{}")
+
+    cutoff = now_utc() - timedelta(days=30)
+    assert service.store.purge_before("acme", cutoff, chunk=3, on_step=hold_after_first_step) == 3
+    assert service.store.count("acme") == 7
+
+
+def test_show_lists_policies_and_holds(service, retention):
+    store_aged(service, "acme", [1])
+    retention.set_policy("beta", 3)
+    retention.set_hold("gamma", "audit")
+    shown = {r.tenant: r for r in retention.show()}
+    assert set(shown) == {"acme", "beta", "gamma"}
+    assert (shown["acme"].days, shown["acme"].source) == (30, "default")
+    assert shown["beta"].days == 3 and shown["gamma"].hold.reason == "audit"
+
+
+def test_scheduled_run_happens_once_a_minute_across_workers(service, retention):
+    store_aged(service, "acme", [40, 41])
+    assert {r.tenant: r.purged for r in retention.run_scheduled()} == {"acme": 2}
+    store_aged(service, "beta", [40])
+    other_worker = Retention(service.redis, service.key_names, default_days=30)
+    assert other_worker.run_scheduled() == []  # within the minute: nothing
+    assert service.store.count("beta") == 1
+    assert service.redis.pttl(service.key_names.lock("retention")) > 50_000
+
+
+def test_workers_apply_tenant_policies_even_without_a_default(service):
+    from collector.maintenance import Maintenance
+
+    store_aged(service, "acme", [1, 40])
+    store_aged(service, "beta", [1, 40])
+    Retention(service.redis, service.key_names, None).set_policy("acme", 10)
+    Maintenance(service.redis, service.key_names, service.settings).run_due()
+    assert (service.store.count("acme"), service.store.count("beta")) == (1, 2)
