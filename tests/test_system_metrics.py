@@ -71,3 +71,17 @@ def test_status_reads_streams_consumers_workers_tenants(service, drain):
     assert data["events_stored"] == 3 and data["workers_alive"] == 1
     assert data["dead_letters"] == 0 and data["backlog"] == 0
     assert "durability" in data and "integrity" in data
+
+
+def test_entries_a_producer_trimmed_before_they_were_stored_are_reported(service, drain):
+    """/metrics and status show what a producer account deleted from its own stream."""
+    producer = Producer(redis=service.redis, settings=service.settings)
+    producer.xadd([event(id=f"t{i}") for i in range(2)])
+    drain()  # the group and its counters exist; two stored
+    producer.xadd([event(id=f"u{i}") for i in range(4)])
+    stream = service.key_names.ingest_streams()[0]
+    service.redis.xadd(stream, {"event": b"{}"}, maxlen=1, approximate=False)  # a hostile trim
+    drain()
+    assert scrape(service)[("audit_ingest_deleted_unconsumed_total", ())] == 4
+    status = read_status(service.redis, service.key_names)
+    assert status.to_dict()["deleted_unconsumed"] == 4
