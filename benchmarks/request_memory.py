@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,16 +24,11 @@ from pathlib import Path
 
 import orjson
 import redis
+from processes import free_port, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 MIB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss(pid: int) -> int:
@@ -155,13 +149,7 @@ def main() -> None:
             size = len(body) / MIB
             print(f"{name:44} {status:>6} {size:>9.2f} {grown:>10.1f} {grown / size:>7.1f}")
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+        stop_all(processes, folder)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,15 +32,10 @@ from pathlib import Path
 
 import orjson
 import redis
+from processes import free_port, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
@@ -187,13 +181,7 @@ def main() -> None:
         )
     finally:
         stop.set()
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+        stop_all(processes, folder)
 
 
 if __name__ == "__main__":
