@@ -43,4 +43,4 @@ EXAMPLE = {
 def status() -> Response:
     current_key().require("admin")
     svc = service()
-    return json_response(snapshot(svc.streams, svc.maintenance))
+    return json_response(snapshot(svc.streams))

@@ -29,6 +29,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from collector.connection import REDIS_ERRORS
 from collector.keys import KeyNames
 from collector.status import count_alive, read_stream
 from collector.stream_watch import deleted_unconsumed_total
@@ -69,7 +70,7 @@ class SystemMetrics(Collector):
         up = GaugeMetricFamily("audit_redis_up", "1 if Redis answered this scrape, else 0")
         try:
             families = self._read()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:  # a cluster's errors too, which are not RedisError
             log.warning("metrics: Redis unavailable (%s)", type(exc).__name__)
             up.add_metric([], 0)
             yield up

@@ -67,10 +67,6 @@ class AuditService:
             self._backlog = (time.monotonic(), value)
         return value
 
-    def conflicts(self) -> int:
-        """Deliveries refused as conflicting duplicates, system-wide."""
-        return int(self.redis.get(self.key_names.counter("conflicts")) or 0)
-
     def _memory_check(self, incoming: int) -> None:
         """503 when Redis is within 10% (or this request) of its ``maxmemory``: ingest
         pushes back before Redis starts refusing writes (or evicting keys)."""

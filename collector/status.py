@@ -19,7 +19,7 @@ from collector.stream_watch import deleted_unconsumed_total
 from collector.streams import IngestStreams
 
 if TYPE_CHECKING:
-    from collector.maintenance import Maintenance
+    pass
 
 # A worker is alive when its heartbeat is this recent (the SPEC's audit_workers_alive).
 ALIVE_WITHIN_S = 30.0
@@ -43,7 +43,8 @@ class StreamState:
     group: bool
     lag: int  # entries never delivered to the group
     pending: int  # delivered, not yet acked
-    consumers: list[ConsumerState] = field(default_factory=list)
+    consumers: list[ConsumerState] = field(default_factory=list)  # read on request
+    consumer_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def read_stream(client: redis.Redis, stream: str, with_consumers: bool = False) 
         length if lag is None else int(lag),
         int(info.get("pending") or 0),
         consumers,
+        int(info.get("consumers") or 0),
     )
 
 
@@ -177,18 +179,16 @@ def read_status(
     )
 
 
-def snapshot(streams: IngestStreams, maintenance: Maintenance) -> dict[str, Any]:
+def snapshot(streams: IngestStreams) -> dict[str, Any]:
     """``GET /v1/status`` (the viewer's status tab): per stream its length, lag, pending and
     consumer count; then the backlog, dead letters and workers."""
     client, key_names = streams.redis, streams.key_names
-    states = [read_stream(client, s) for s in streams.streams]
+    states = [read_stream(client, s) for s in key_names.all_ingest_streams()]
     rows: list[dict[str, Any]] = []
     for state in states:
         row: dict[str, Any] = {"stream": state.name, "length": state.length, "group": state.group}
         if state.group:
-            consumers = client.xinfo_groups(state.name)
-            count = next((int(g["consumers"]) for g in consumers if text(g["name"]) == GROUP), 0)
-            row.update(lag=state.lag, pending=state.pending, consumers=count)
+            row.update(lag=state.lag, pending=state.pending, consumers=state.consumer_count)
         rows.append(row)
     workers = [
         {"name": w.name, "last_seen_s": round(w.last_seen_s, 1), "alive": w.alive}

@@ -25,6 +25,7 @@ from typing import Any
 import redis
 
 from collector import scripts
+from collector.connection import text
 from collector.keys import GROUP, KeyNames
 from collector.scripts import ScriptCall
 
@@ -92,11 +93,11 @@ class StreamWatch:
 
     def parse(self, stream: str, reply: Any) -> GuardedRead:
         """A :class:`GuardedRead` from the script's reply; logs deletions and far ids."""
-        items, deleted, last_id = reply[0], int(reply[1]), _text(reply[2])
+        items, deleted, last_id = reply[0], int(reply[1]), text(reply[2])
         entries: list[tuple[str, dict[bytes, bytes]]] = []
         for entry_id, flat in items or []:
             fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}
-            entries.append((_text(entry_id), fields))
+            entries.append((text(entry_id), fields))
         if deleted:
             log.warning(
                 "%d entr%s of %s deleted before any worker read them (XADD MAXLEN/MINID by "
@@ -166,7 +167,7 @@ class StreamWatch:
         for stream in names:
             try:
                 info = self.redis.xinfo_stream(stream)
-                last_id: str | None = _text(info["last-generated-id"])
+                last_id: str | None = text(info["last-generated-id"])
             except redis.ResponseError:  # no such stream yet
                 last_id = None
             ahead = max(0, id_ms(last_id) - now_ms) if last_id else 0
@@ -179,7 +180,3 @@ def deleted_unconsumed_total(redis_client: redis.Redis, key_names: KeyNames) -> 
     worker stored them, over every ingest stream (read from Redis at scrape time)."""
     watch = StreamWatch(redis_client, key_names, 0)
     return sum(watch.deleted_unconsumed(key_names.all_ingest_streams()).values())
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

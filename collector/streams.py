@@ -276,12 +276,14 @@ class IngestStreams:
             # Redis 7 drops a deleted entry from the pending list when it is claimed, and
             # does not return it: one not delivered that is gone from the stream was
             # deleted before it was stored (one still there was claimed by another worker)
-            gone = [
-                eid
-                for eid in counts
-                if eid not in delivered and not self.redis.xrange(stream, eid, eid)
-            ]
-            self.watch.count_vanished(stream, gone)
+            missing = [eid for eid in counts if eid not in delivered]
+            if missing:  # one round trip for all of them
+                pipe = self.redis.pipeline(transaction=False)
+                for eid in missing:
+                    pipe.xrange(stream, eid, eid)
+                found = pipe.execute()
+                gone = [eid for eid, rows in zip(missing, found, strict=True) if not rows]
+                self.watch.count_vanished(stream, gone)
         return claimed
 
     def pipe_ack(self, pipe: Pipeline, entries: Iterable[Entry]) -> None:
@@ -381,10 +383,6 @@ class IngestStreams:
             for stream, _ in seen[name]:
                 self.redis.xgroup_delconsumer(stream, GROUP, name)
         return forgotten
-
-    def deleted_unconsumed(self) -> int:
-        """Entries producers deleted before any worker stored them, over every stream."""
-        return sum(self.watch.deleted_unconsumed(self.streams).values())
 
     def dead_count(self) -> int:
         return int(self.redis.xlen(self.key_names.dead))

@@ -56,6 +56,19 @@ def test_an_unreachable_redis_is_a_gauge_not_a_failed_scrape(service):
     assert got == {("audit_redis_up", ()): 0}
 
 
+def test_a_cluster_without_a_master_for_a_slot_is_a_gauge_too(service, monkeypatch):
+    """redis-py's cluster errors are not RedisError subclasses; the scrape still answers."""
+    from redis.exceptions import RedisClusterException
+
+    def no_master(*args, **kwargs):
+        raise RedisClusterException("no master for slot")
+
+    monkeypatch.setattr(service.redis, "xlen", no_master)
+    monkeypatch.setattr(service.redis, "get", no_master)
+    monkeypatch.setattr(service.redis, "mget", no_master)
+    assert scrape(service)[("audit_redis_up", ())] == 0
+
+
 def test_status_reads_streams_consumers_workers_tenants(service, drain):
     Producer(redis=service.redis, settings=service.settings).xadd(
         [event(tenant="acme"), event(tenant="acme"), event(tenant="beta")]
