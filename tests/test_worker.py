@@ -206,3 +206,25 @@ def test_an_unexpected_error_does_not_end_the_worker(redis_client, settings, mon
     worker.stop()
     thread.join(timeout=10)
     assert calls["n"] == 1
+
+
+def test_an_entry_the_decoder_chokes_on_is_dead_lettered_alone(service, drain, monkeypatch):
+    """A bug while decoding one entry costs that entry (a dead letter), not its batch."""
+    import worker.stream as stream_module
+
+    real = stream_module.from_entry
+
+    def choke_on_bad(entry, *args, **kwargs):
+        if b"bad" in entry.fields.get(b"event", b""):
+            raise KeyError("a decoder bug")
+        return real(entry, *args, **kwargs)
+
+    monkeypatch.setattr(stream_module, "from_entry", choke_on_bad)
+    Producer(redis=service.redis, settings=service.settings).xadd(
+        [event(id="good-1"), event(id="bad-1"), event(id="good-2")]
+    )
+    stats = drain()
+    assert stats["stored"] == 2 and stats["dead"] == 1
+    [(_, letter)] = service.redis.xrange(service.key_names.dead)
+    assert letter[b"reason"].decode().startswith("could not be decoded: KeyError")
+    assert service.streams.backlog() == 0
