@@ -161,8 +161,19 @@ def test_metrics_across_gunicorn_processes_and_a_worker(deployment):
         client.xadd(stream, {"event": bad})
     stored = http_events + 1 + 15
 
-    wait_for(lambda: scrape(base)[("audit_events_stored_total", ())] == stored, timeout=30)
-    wait_for(lambda: scrape(base)[("audit_ingest_pending", (("stream", stream),))] == 0)
+    def settled() -> bool:
+        # Every entry delivered, handled and acknowledged: the two duplicates and the two
+        # dead letters came after the last stored event, and may be read a moment later.
+        got = scrape(base)
+        return (
+            got[("audit_events_stored_total", ())] == stored
+            and got[("audit_events_duplicate_total", ())] == 2
+            and got[("audit_dead_letters_total", ())] == 2
+            and got[("audit_ingest_lag", (("stream", stream),))] == 0
+            and got[("audit_ingest_pending", (("stream", stream),))] == 0
+        )
+
+    wait_for(settled, timeout=30)
 
     # A gunicorn worker dies and is replaced: what it counted still counts.
     victim = psutil.Process(deployment["procs"]["web"].pid).children()[0]
