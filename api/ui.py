@@ -83,9 +83,7 @@ def page() -> Response:
 )
 def config() -> Response:
     settings = service().settings
-    # integrity is on when a signing key is configured (AUDIT_SIGNING_KEY_FILE)
-    integrity = settings.signing_key_file is not None
-    return json_response({"auth": settings.auth_required, "integrity": integrity})
+    return json_response({"auth": settings.auth_required, "integrity": settings.integrity})
 
 
 @blp.route("/ui/assets/<path:name>", methods=["GET"])

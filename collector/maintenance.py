@@ -35,7 +35,7 @@ class Maintenance:
             redis_client,
             key_names,
             settings.retention_days,
-            integrity=bool(settings.signing_key_file),
+            integrity=settings.integrity,
         )
         self._last: dict[str, float] = {}
 

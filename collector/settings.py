@@ -130,6 +130,11 @@ class Settings:
                 values[field_name] = parse(name, raw)
         return cls(**{**values, **overrides})
 
+    @property
+    def integrity(self) -> bool:
+        """Whether integrity is on: a signing key is configured (AUDIT_SIGNING_KEY_FILE)."""
+        return bool(self.signing_key_file)
+
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (checked again)."""
         return replace(self, **changes)

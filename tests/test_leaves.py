@@ -26,6 +26,17 @@ def test_keys_that_sort_differently_in_utf16_take_the_rfc8785_path():
     assert canonical(value).index(b"\xf0\x9f\x98\x80") < canonical(value).index(b"\xee\x80\x80")
 
 
+def test_orjson_writes_a_float_only_where_it_writes_it_as_jcs_does():
+    # Whole floats and exponents differ ("100.0", "1e+16"); the rest is the same text.
+    floats = [100.0, -0.0, 1e15, 1e16, 1e20, 1e21, 5e-324, 1e-7, 1.5e-7, 0.1, 2.5, 0.00001]
+    for f in floats:
+        for value in ([f], {"k": f}, {"a": [1, {"b": f}], "z": "e-1"}):
+            assert canonical(value) == rfc8785.dumps(value), value
+    # Text that looks like such a number is text: orjson's output stands.
+    value = {"v": "v1.0]", "id": "a6a3e-6513", "n": "1e+16", "l": "de-DE"}
+    assert canonical(value) == rfc8785.dumps(value)
+
+
 def test_floats_are_written_by_rfc8785_and_unsafe_integers_refused_by_it():
     value = {"a": 1.0, "b": 1e21, "c": [1e-7, {"d": -0.0}]}
     assert canonical(value) == b'{"a":1,"b":1e+21,"c":[1e-7,{"d":0}]}' == rfc8785.dumps(value)
