@@ -3,10 +3,11 @@
 Starts a private redis-server (free port, temp folder, no persistence), then:
 
 1. drain: the same backlog of ~1 KB realistic events, drained by
-   ``StreamWorker.run_burst()`` with integrity off and on (a signing key; the worker
-   integrates every tenant's tree and signs its checkpoints as it goes, and the run ends
-   only when everything is integrated and signed), in interleaved rounds; the ratio
-   on/off is the figure to track (goal >= 0.9);
+   ``StreamWorker.run_burst()`` with integrity off and on (a signing key), in
+   interleaved rounds. On, a run ends only when every event is integrated and signed,
+   and the trees are tended two ways: by an integrator process beside the worker, as
+   ``audit-trail worker`` runs them (``worker.integrator``; the figure to track, goal
+   >= 0.9 of off), and inline, by the worker itself (as ``audit-trail run`` does);
 2. a million events in one tenant: stored straight into Redis in the store's layout
    (not timed: the worker would take minutes), integrated by ``Integrity.integrate``
    (timed), signed, then ``verify_tenant`` over all of them (timed; goal < 30 s);
@@ -38,28 +39,40 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from worker_throughput import make_events, preload, redis_server  # noqa: E402
 
 from api import create_app  # noqa: E402
-from collector.integrity import Integrity  # noqa: E402
+from collector.integrity import Integrity, note_size  # noqa: E402
 from collector.livecheck import verify_tenant  # noqa: E402
 from collector.settings import Settings  # noqa: E402
 from collector.signing import create_key_file, load_signer  # noqa: E402
+from worker.integrator import IntegratorProcess  # noqa: E402
 from worker.stream import StreamWorker  # noqa: E402
 
+MODES = {"off": "integrity off", "process": "on, integrator process", "inline": "on, inline"}
 
-def drain(port: int, settings: Settings, n: int) -> float:
-    """Events per second of one run_burst over the preloaded backlog (checked after)."""
+
+def all_signed(client: redis.Redis, settings: Settings) -> bool:
+    """Whether every tenant's latest checkpoint covers every event it stored."""
+    keys = settings.key_names
+    return all(
+        note_size(client.get(keys.checkpoint(t))) == client.hlen(keys.events(t))
+        for t in (t.decode() for t in client.smembers(keys.tenants))
+    )
+
+
+def drain(port: int, settings: Settings, n: int, mode: str) -> float:
+    """Events per second of one run_burst over the preloaded backlog, until everything is
+    stored and, with integrity on, integrated and signed."""
     client = redis.Redis(port=port)
-    worker = StreamWorker(client, settings, name="bench")
+    worker = StreamWorker(client, settings, name="bench", integrate=mode == "inline")
     start = time.perf_counter()
     stats = worker.run_burst()
+    deadline = time.monotonic() + 300
+    while mode != "off" and not all_signed(client, settings):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{mode}: not all integrated and signed after 300 s")
+        time.sleep(0.005)
     elapsed = time.perf_counter() - start
     if stats["stored"] != n:
         raise SystemExit(f"drain stored {stats['stored']} of {n}")
-    if settings.signing_key_file:
-        keys = settings.key_names
-        for tenant in (t.decode() for t in client.smembers(keys.tenants)):
-            size = int(client.get(keys.tree_size(tenant)) or 0)
-            if size != client.hlen(keys.events(tenant)) or not client.get(keys.checkpoint(tenant)):
-                raise SystemExit(f"tenant {tenant}: tree size {size}, not all integrated")
     client.close()
     return n / elapsed
 
@@ -110,15 +123,22 @@ def main(argv: list[str] | None = None) -> int:
 
         # 1. drain, on vs off
         events = make_events(args.events)
-        rates: dict[str, list[float]] = {"off": [], "on": []}
+        rates: dict[str, list[float]] = {mode: [] for mode in MODES}
         for _ in range(args.rounds):
-            for name, settings in (("off", off), ("on", on)):
+            for mode in MODES:
+                integrator = IntegratorProcess(on) if mode == "process" else None
+                if integrator is not None:
+                    integrator.start()  # running already, as beside a production worker
+                    time.sleep(2)  # its interpreter starting (spawn), not part of the drain
                 preload(client, events)
-                rates[name].append(drain(port, settings, args.events))
-        off_rate, on_rate = statistics.median(rates["off"]), statistics.median(rates["on"])
+                rates[mode].append(drain(port, off if mode == "off" else on, args.events, mode))
+                if integrator is not None:
+                    integrator.stop()
+        median = {mode: statistics.median(rates[mode]) for mode in MODES}
         print(f"drain of {args.events} events, median of {args.rounds} rounds:")
-        print(f"  integrity off  {off_rate:9.0f} events/s")
-        print(f"  integrity on   {on_rate:9.0f} events/s   ratio on/off {on_rate / off_rate:.2f}")
+        for mode, label in MODES.items():
+            ratio = "" if mode == "off" else f"   ratio to off {median[mode] / median['off']:.2f}"
+            print(f"  {label:24} {median[mode]:9.0f} events/s{ratio}")
 
         # 2. a million events: integrate, sign, verify
         client.flushall()

@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=2, help="stream workers (default 2; 0: API only)"
     )
 
-    worker = sub.add_parser("worker", help="one stream-consumer process")
+    worker = sub.add_parser(
+        "worker", help="one stream-consumer process (and, with integrity on, its integrator)"
+    )
     worker.add_argument(
         "--name", help="consumer name; reuse it to resume its pending entries (default: host-pid)"
     )
@@ -39,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics-port",
         type=int,
         help="serve this worker's own Prometheus metrics on this port (all interfaces)",
+    )
+    sub.add_parser(
+        "integrator",
+        help="keep the tenants' Merkle trees and checkpoints up to date (no consuming)",
     )
 
     emit = sub.add_parser(

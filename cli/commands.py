@@ -21,7 +21,8 @@ from collector.events import validate
 from collector.query import LIST_QUERY_SCHEMA, parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
-from worker import StreamWorker, stop_on_signals
+from worker import IntegratorProcess, StreamWorker, stop_on_signals
+from worker.integrator import Integrator
 from worker.metrics import WorkerMetrics
 
 
@@ -39,6 +40,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "verify": integrity.verify,
         "proof": integrity.proof,
         "worker": worker,
+        "integrator": integrator,
         "emit": emit,
         "events": events,
         "keys": keys,
@@ -63,9 +65,31 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError(f"--metrics-port {args.metrics_port}: {exc.strerror}") from None
     client = connect(settings.redis_url)
     check_at_start(client, settings)
-    consumer = StreamWorker(client, settings, name=args.name, metrics=metrics)
+    # With integrity on, the trees are tended in a process of their own, on another core
+    # than this one's validation (worker.integrator).
+    integrator = IntegratorProcess(settings) if settings.integrity else None
+    consumer = StreamWorker(
+        client, settings, name=args.name, metrics=metrics, integrate=integrator is None
+    )
     stop_on_signals(consumer.stop)
-    consumer.run()
+    if integrator is not None:
+        integrator.start()
+    try:
+        consumer.run()
+    finally:
+        if integrator is not None:
+            integrator.stop()
+    return 0
+
+
+def integrator(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.integrity:
+        raise UsageError("integrity is off: set AUDIT_SIGNING_KEY_FILE")
+    client = connect(settings.redis_url)
+    check_at_start(client, settings)
+    loop = Integrator(client, settings)
+    stop_on_signals(loop.stop)
+    loop.run()
     return 0
 
 

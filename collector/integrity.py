@@ -92,13 +92,13 @@ class Integrity:
         return origin_of(self.settings.log_origin, tenant)
 
     # -- the loop's entry point ---------------------------------------------------------
-    def run_due(self, force: bool = False) -> None:
-        """Integrate and sign every grown tenant, if a tick is due (or ``force``)."""
+    def run_due(self, force: bool = False) -> int:
+        """Integrate and sign every grown tenant, if a tick is due (or ``force``); returns
+        how many events were integrated."""
         if not self.enabled or (not force and time.monotonic() < self._next_tick):
-            return
+            return 0
         self._next_tick = time.monotonic() + self.tick_s
-        for tenant in self.grown():
-            self.tend(tenant)
+        return sum(self.tend(tenant) for tenant in self.grown())
 
     def grown(self) -> list[str]:
         """Tenants with events stored past their latest checkpoint."""
@@ -118,16 +118,22 @@ class Integrity:
             if int(seq or 0) > note_size(note)
         ]
 
-    def tend(self, tenant: str) -> None:
-        """Integrate, then sign, one tenant, if no other worker is doing it now."""
+    def tend(self, tenant: str) -> int:
+        """Integrate, then sign, one tenant, if no other worker is doing it now; returns
+        how many events were integrated."""
         lock = self.redis.lock(self.key_names.tree_lock(tenant), timeout=LOCK_TIMEOUT_S)
         if not lock.acquire(blocking=False):
-            return
+            return 0
+        integrated = 0
         try:
             deadline = time.monotonic() + TEND_BUDGET_S
-            while self.integrate(tenant) and time.monotonic() < deadline:
-                pass
+            while time.monotonic() < deadline:
+                appended = self.integrate(tenant)
+                integrated += appended
+                if not appended:
+                    break
             self.sign(tenant)
+            return integrated
         finally:
             try:
                 lock.release()

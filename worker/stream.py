@@ -70,6 +70,7 @@ class StreamWorker:
         batch_size: int = 256,
         block_ms: int = 1000,
         metrics: WorkerMetrics | None = None,
+        integrate: bool = True,
     ) -> None:
         self.redis = redis_client
         self.metrics = metrics
@@ -83,8 +84,11 @@ class StreamWorker:
         )
         self.batch_writer = BatchWriter(redis_client, settings)
         self.maintenance = Maintenance(redis_client, keys, settings)
+        # With integrity on, this worker tends the trees too, unless ``integrate`` is False:
+        # an integrator process does it then (worker.integrator), on another core.
         self.integrity = Integrity(redis_client, settings)
-        if self.integrity.enabled:  # wake up often enough to sign within the interval
+        self.integrates = integrate and self.integrity.enabled
+        if self.integrates:  # wake up often enough to sign within the interval
             self.block_ms = max(1, min(block_ms, int(self.integrity.tick_s * 1000)))
         self.stats = {"stored": 0, "duplicates": 0, "dead": 0, "batches": 0}
         self._stopping = threading.Event()
@@ -157,7 +161,8 @@ class StreamWorker:
             self.flush()  # nothing new: settle the batch in flight, then look for idle ones
             if not self.claim_idle(claim_idle_ms):
                 self.close()
-                self.integrity.run_due(force=True)
+                if self.integrates:
+                    self.integrity.run_due(force=True)
                 return dict(self.stats)
 
     def step(self, overlap: bool = False) -> None:
@@ -181,7 +186,7 @@ class StreamWorker:
             self.streams.trim_consumed()
             self._trimmed = True
         self.handle(entries, overlap)  # the tree is tended after a batch is stored
-        if not entries:
+        if not entries and self.integrates:
             self.integrity.run_due()
 
     def _setup(self) -> None:
@@ -326,4 +331,5 @@ class StreamWorker:
             raise outage
         # Here, on the writer thread, its Redis round trips overlap the next batch's
         # validation on the consuming thread.
-        self.integrity.run_due()
+        if self.integrates:
+            self.integrity.run_due()
