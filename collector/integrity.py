@@ -100,6 +100,17 @@ class Integrity:
         self._next_tick = time.monotonic() + self.tick_s
         return sum(self.tend(tenant) for tenant in self.grown())
 
+    def seconds_to_tick(self) -> float:
+        """How long until :meth:`run_due` has something to do (0 when it is due)."""
+        return max(0.0, self._next_tick - time.monotonic())
+
+    def integrate_grown(self) -> int:
+        """Integrate every grown tenant, signing nothing (between ticks, an integrator
+        keeps up with a busy store in small steps); returns how many events."""
+        if not self.enabled:
+            return 0
+        return sum(self.tend(tenant, sign=False) for tenant in self.grown())
+
     def grown(self) -> list[str]:
         """Tenants with events stored past their latest checkpoint."""
         tenants = sorted(
@@ -118,9 +129,9 @@ class Integrity:
             if int(seq or 0) > note_size(note)
         ]
 
-    def tend(self, tenant: str) -> int:
-        """Integrate, then sign, one tenant, if no other worker is doing it now; returns
-        how many events were integrated."""
+    def tend(self, tenant: str, sign: bool = True) -> int:
+        """Integrate, then sign (unless not ``sign``), one tenant, if no other worker is
+        doing it now; returns how many events were integrated."""
         lock = self.redis.lock(self.key_names.tree_lock(tenant), timeout=LOCK_TIMEOUT_S)
         if not lock.acquire(blocking=False):
             return 0
@@ -132,7 +143,8 @@ class Integrity:
                 integrated += appended
                 if not appended:
                     break
-            self.sign(tenant)
+            if sign:
+                self.sign(tenant)
             return integrated
         finally:
             try:

@@ -91,6 +91,11 @@ def test_a_worker_that_leaves_integration_to_an_integrator_only_stores(redis_cli
     assert checkpoint_size(redis_client, settings) == 4
 
 
+def test_an_integrator_whose_worker_is_gone_stops(redis_client, tmp_path):
+    settings = integrity_settings(tmp_path)
+    Integrator(redis_client, settings, parent=-1).run()  # returns at once: not our parent
+
+
 def test_the_integrator_loop_tends_until_stopped(redis_client, tmp_path):
     settings = integrity_settings(tmp_path, checkpoint_interval_ms=20)
     post(redis_client, settings, 3)
@@ -137,3 +142,28 @@ def test_audit_trail_integrator_needs_a_key_and_redis(tmp_path):
     )
     assert alone.returncode == 2
     assert "REDIS_URL is not set" in alone.stderr
+
+
+def _ended(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.real
+def test_an_integrator_does_not_outlive_a_killed_worker(redis_server, tmp_path):
+    settings = integrity_settings(tmp_path, redis_url=redis_server.url)
+    env = _env(REDIS_URL=redis_server.url, AUDIT_SIGNING_KEY_FILE=str(settings.signing_key_file))
+    proc = subprocess.Popen(
+        [str(BIN / "audit-trail"), "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        child = wait_for(lambda: integrators(psutil.Process(proc.pid)), timeout=30)[0]
+    finally:
+        proc.kill()  # no warm stop, no chance to stop its integrator
+        proc.wait(timeout=30)
+    wait_for(lambda: _ended(child), timeout=30)
