@@ -58,23 +58,25 @@ def all_signed(client: redis.Redis, settings: Settings) -> bool:
     )
 
 
-def drain(port: int, settings: Settings, n: int, mode: str) -> float:
-    """Events per second of one run_burst over the preloaded backlog, until everything is
-    stored and, with integrity on, integrated and signed."""
+def drain(port: int, settings: Settings, n: int, mode: str) -> tuple[float, float]:
+    """Events per second of one run_burst over the preloaded backlog, counted until
+    everything is stored and, with integrity on, integrated and signed; and how long
+    after the last event was stored that took."""
     client = redis.Redis(port=port)
     worker = StreamWorker(client, settings, name="bench", integrate=mode == "inline")
     start = time.perf_counter()
     stats = worker.run_burst()
+    stored = time.perf_counter()
     deadline = time.monotonic() + 300
     while mode != "off" and not all_signed(client, settings):
         if time.monotonic() > deadline:
             raise SystemExit(f"{mode}: not all integrated and signed after 300 s")
         time.sleep(0.005)
-    elapsed = time.perf_counter() - start
+    end = time.perf_counter()
     if stats["stored"] != n:
         raise SystemExit(f"drain stored {stats['stored']} of {n}")
     client.close()
-    return n / elapsed
+    return n / (end - start), end - stored
 
 
 def store_million(client: redis.Redis, settings: Settings, tenant: str, n: int) -> None:
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         # 1. drain, on vs off
         events = make_events(args.events)
         rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+        lags: dict[str, list[float]] = {mode: [] for mode in MODES}
         for _ in range(args.rounds):
             for mode in MODES:
                 integrator = IntegratorProcess(on) if mode == "process" else None
@@ -131,14 +134,18 @@ def main(argv: list[str] | None = None) -> int:
                     integrator.start()  # running already, as beside a production worker
                     time.sleep(2)  # its interpreter starting (spawn), not part of the drain
                 preload(client, events)
-                rates[mode].append(drain(port, off if mode == "off" else on, args.events, mode))
+                rate, lag = drain(port, off if mode == "off" else on, args.events, mode)
+                rates[mode].append(rate)
+                lags[mode].append(lag)
                 if integrator is not None:
                     integrator.stop()
         median = {mode: statistics.median(rates[mode]) for mode in MODES}
         print(f"drain of {args.events} events, median of {args.rounds} rounds:")
+        print(f"  {'':24} {'events/s':>9}  ratio  signed after the last store (median)")
         for mode, label in MODES.items():
-            ratio = "" if mode == "off" else f"   ratio to off {median[mode] / median['off']:.2f}"
-            print(f"  {label:24} {median[mode]:9.0f} events/s{ratio}")
+            ratio = median[mode] / median["off"]
+            lag = "" if mode == "off" else f"{statistics.median(lags[mode]) * 1000:6.0f} ms"
+            print(f"  {label:24} {median[mode]:9.0f}  {ratio:5.2f}  {lag}")
 
         # 2. a million events: integrate, sign, verify
         client.flushall()
