@@ -38,7 +38,7 @@ STOP_GRACE_S = 30.0  # a tenant's tend takes at most about a second
 
 
 class Integrator:
-    """Tends every grown tenant each tick, until stopped (the integrator process's loop)."""
+    """Integrates what is stored as it comes and signs once a tick, until stopped."""
 
     def __init__(
         self, redis_client: redis.Redis, settings: Settings, parent: int | None = None
@@ -98,10 +98,6 @@ class IntegratorProcess:
         self._process: BaseProcess | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
         self._spawn()
