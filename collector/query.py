@@ -54,8 +54,9 @@ from collector.timefmt import sort_key
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 # Index members one script call examines at most, so that no call blocks Redis for more
-# than a few ms (a member costs ~1-2 us at a million events; docs/benchmarks.md).
-SCAN_BUDGET = 2_000
+# than a few ms (a member costs ~2-4 us at a million events: 2,000 made calls of up to
+# 8 ms there; docs/benchmarks.md).
+SCAN_BUDGET = 1_000
 # Non-matching members one page examines at most, over its calls, and the time after
 # which it makes no further call while mostly meeting those: a request answers within
 # ~20 ms whatever its filters.
