@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector
 from collector.connection import REDIS_ERRORS
 from collector.keys import KeyNames
 from collector.status import count_alive, read_stream
-from collector.stream_watch import deleted_unconsumed_total
+from collector.stream_watch import StreamWatch
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,19 @@ class SystemMetrics(Collector):
             "Entries delivered to a worker of audit-workers and not yet acknowledged",
             labels=["stream"],
         )
+        ahead = GaugeMetricFamily(
+            "audit_ingest_ahead_seconds",
+            "How far the stream's last entry id is ahead of the clock (0 unless a producer"
+            " added an id in the future)",
+            labels=["stream"],
+        )
         for stream in k.all_ingest_streams():
             state = read_stream(client, stream)
             lag.add_metric([stream], state.lag)
             pending.add_metric([stream], state.pending)
+        reports = StreamWatch(client, k, 0).report(k.all_ingest_streams())
+        for report in reports:
+            ahead.add_metric([report.stream], report.ahead_ms / 1000)
         return [
             CounterMetricFamily("audit_events_stored", "Events stored, system-wide", value=stored),
             CounterMetricFamily(
@@ -126,8 +135,9 @@ class SystemMetrics(Collector):
             CounterMetricFamily(
                 "audit_ingest_deleted_unconsumed",
                 "Ingest stream entries deleted (trimmed) before a worker stored them",
-                value=deleted_unconsumed_total(client, k),
+                value=sum(r.deleted_unconsumed for r in reports),
             ),
+            ahead,
             GaugeMetricFamily(
                 "audit_workers_alive",
                 "Workers that sent a heartbeat in the last 30 s",

@@ -16,7 +16,7 @@ from typing import Any
 from collector.errors import ConfigError
 from collector.keys import KeyNames
 
-# Chosen by measurement (README, "Design"): one worker drains ~20k events/s, so a
+# Chosen by measurement (docs/design.md, "Figures"): one worker drains ~20k events/s, so a
 # backlog of 100k is ~5 s of work for one worker; past that, ingest should push back
 # rather than let the "readable within a second" promise slip further.
 DEFAULT_MAX_BACKLOG = 100_000

@@ -10,8 +10,9 @@ id space they fail). Neither can be forbidden by an ACL, so both are detected:
 - an entry found deleted while pending (a claim returns no fields) is counted too;
 - a stream whose last id is far ahead of the clock is reported.
 
-The counters are what ``status`` and ``/metrics`` (``audit_ingest_deleted_unconsumed_total``)
-show; the worker logs each new deletion as a warning.
+The counters and the clock check are what ``status`` and ``/metrics``
+(``audit_ingest_deleted_unconsumed_total``, ``audit_ingest_ahead_seconds``) show; the
+worker logs each new deletion as a warning.
 """
 
 from __future__ import annotations

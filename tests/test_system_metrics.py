@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import fakeredis
 import orjson
 from helpers import event
@@ -95,6 +97,17 @@ def test_entries_a_producer_trimmed_before_they_were_stored_are_reported(service
     stream = service.key_names.ingest_streams()[0]
     service.redis.xadd(stream, {"event": b"{}"}, maxlen=1, approximate=False)  # a hostile trim
     drain()
-    assert scrape(service)[("audit_ingest_deleted_unconsumed_total", ())] == 4
+    got = scrape(service)
+    assert got[("audit_ingest_deleted_unconsumed_total", ())] == 4
+    assert got[("audit_ingest_ahead_seconds", (("stream", stream),))] == 0
     status = read_status(service.redis, service.key_names)
     assert status.to_dict()["deleted_unconsumed"] == 4
+
+
+def test_an_id_a_producer_put_in_the_future_shows_in_metrics(service, drain):
+    stream = service.key_names.ingest_streams()[0]
+    ahead_ms = 3_600_000
+    future = f"{int(time.time() * 1000) + ahead_ms}-0"
+    service.redis.xadd(stream, {"event": b"{}"}, id=future)
+    seconds = scrape(service)[("audit_ingest_ahead_seconds", (("stream", stream),))]
+    assert ahead_ms / 1000 - 60 < seconds <= ahead_ms / 1000
