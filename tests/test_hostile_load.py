@@ -132,3 +132,32 @@ def test_legacy_deep_json_is_a_400_in_its_own_format(client, levels):
     response = _post(client, body, "/event", **{"X-Client-ID": "c"})
     assert response.status_code == 400
     assert response.get_json()["error"]
+
+
+@pytest.mark.real
+def test_ingest_pushes_back_near_redis_maxmemory(redis_server):
+    """Row 11: within 10% of Redis's maxmemory, a 503 with Retry-After, nothing added;
+    writes are refused by the service before Redis refuses (or evicts) them."""
+    import redis
+
+    from api import create_app
+
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    settings = Settings(auth=False)
+    [stream] = settings.key_names.http_streams()
+    api = create_app(settings, client).test_client()
+    assert _post(api, orjson.dumps(event())).status_code == 202  # streams and groups made
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", int(used / 0.92))  # 92% used: past the 10% margin
+    try:
+        response = _post(create_app(settings, client).test_client(), orjson.dumps(event()))
+        assert response.status_code == 503, response.get_json()
+        assert "maxmemory" in response.get_json()["detail"], response.get_json()
+        assert response.headers["Retry-After"] == "5"
+        assert client.xlen(stream) == 1
+    finally:
+        client.config_set("maxmemory", 0)
+    response = _post(create_app(settings, client).test_client(), orjson.dumps(event()))
+    assert response.status_code == 202
+    assert client.xlen(stream) == 2
