@@ -54,9 +54,9 @@ from collector.timefmt import sort_key
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 # Index members one script call examines at most, so that no call blocks Redis for more
-# than a few ms (a member costs ~2-4 us at a million events: 2,000 made calls of up to
-# 8 ms there; docs/benchmarks.md).
-SCAN_BUDGET = 1_000
+# than a few ms (a member costs 4-8 us at a million events: 2,000 made calls of up to
+# 8 ms there, 1,000 of up to 5 ms at 300,000; docs/benchmarks.md).
+SCAN_BUDGET = 500
 # Non-matching members one page examines at most, over its calls, and the time after
 # which it makes no further call while mostly meeting those: a request answers within
 # ~20 ms whatever its filters.
@@ -280,11 +280,13 @@ class Query:
             done, rest = int(result[0]), result[3:]
             wasted += int(result[2]) - len(rest) // 2
             last = result[1].decode()
-            for member, doc in zip(rest[::2], rest[1::2], strict=True):
-                if doc:  # an index entry whose event is gone (mid-purge) is skipped
-                    members.append(member.decode())
-                    docs.append(self.codec.decode(filters.tenant, doc))
-                    size += len(docs[-1])
+            # an index entry whose event is gone (mid-purge) is skipped
+            found = [(m, doc) for m, doc in zip(rest[::2], rest[1::2], strict=True) if doc]
+            bodies = self.codec.decode_many(filters.tenant, [doc for _, doc in found])
+            for (member, _), body in zip(found, bodies, strict=True):
+                members.append(member.decode())
+                docs.append(body)
+                size += len(body)
             full = size >= PAGE_BYTES  # by bytes: the page ends here
             if full or done or len(members) >= want:
                 break

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
+import zstandard
 from helpers import event
 
 from collector import compression
@@ -183,3 +184,20 @@ def test_listing_by_seq_reads_compressed_bodies_as_the_same_bytes(service, monke
     assert service.redis.hget(service.key_names.events("default"), "q059")[:1] == b"z"
     page = service.query.page(Filters(after_seq=0, order="asc"), 100)
     assert page.items == [service.store.get_raw("default", p.id) for p in prepared]
+
+
+def test_many_values_decode_at_once_as_each_does_alone(redis_client, small):
+    codec = _codec(redis_client, _stored(_bodies(200)))
+    codec.stored("acme", [200])
+    later = _bodies(40, start=200)
+    values = [
+        b"z" + str(seq).encode() + b":" + codec.encode("acme", body)
+        for seq, body in enumerate(later, 201)
+    ]
+    values[3] = b'{"plain":1,"seq":204}'  # stored before the tenant had a dictionary
+    expected = [codec.decode("acme", value) for value in values]
+    assert codec.decode_many("acme", values) == expected
+    assert orjson.loads(expected[0])["seq"] == 201 and expected[3] == values[3]
+    corrupt = [*values[:2], values[5][:-3] + b"xyz"]
+    with pytest.raises(zstandard.ZstdError):  # as decode() alone: never garbage
+        codec.decode_many("acme", corrupt)
