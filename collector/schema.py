@@ -219,9 +219,6 @@ def _depth(value: Any, level: int) -> int:
     return deepest
 
 
-# 16 or more digits in a row: a number that may be past JCS's exact integers (or a string
-# holding digits); only then is ``data`` walked for its integers.
-_LONG_DIGITS = re.compile(rb"[0-9]{16}")
 UNSAFE_INTEGER = (
     f"Integers must be within +-{MAX_SAFE_INTEGER} (2**53 - 1): the canonical JSON (RFC 8785) "
     "that proves each event writes numbers as IEEE doubles."
@@ -259,11 +256,14 @@ class Data(fields.Dict):
             raise ValidationError("Must be a JSON object.")
         too_deep = f"Must be at most {DATA_MAX_DEPTH} levels deep."
         try:
-            blob = orjson.dumps(value)
+            # strict: orjson itself refuses integers past JCS's exact range (no regex scan)
+            blob = orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
         except TypeError:
             # orjson also refuses very deep values, with a message about something else
             if _depth(value, 1) > DATA_MAX_DEPTH:
                 raise ValidationError(too_deep) from None
+            if _has_unsafe_integer(value):
+                raise ValidationError(UNSAFE_INTEGER) from None
             raise ValidationError("Must contain JSON values only (string keys).") from None
         # No more brackets than the limit cannot nest deeper than it: skip the walk.
         if (
@@ -275,8 +275,6 @@ class Data(fields.Dict):
             raise ValidationError(
                 f"Must be at most {DATA_MAX_BYTES} bytes serialized, got {len(blob)}."
             )
-        if _LONG_DIGITS.search(blob) and _has_unsafe_integer(value):
-            raise ValidationError(UNSAFE_INTEGER)
         out = JsonObject(value)  # keeps its JSON: prepare() does not dump it again
         out.json = blob
         return out
