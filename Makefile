@@ -29,11 +29,11 @@ bench: $(BIN)/.installed
 bench-scale: $(BIN)/.installed
 	$(BIN)/python benchmarks/scale.py
 
-# Everything the commands above create: the venv, tool caches, build output, bytecode.
 # Remakes the README's screenshot of the viewer from the real page (a browser test).
 screenshot: $(BIN)/.installed
 	AUDIT_WRITE_SCREENSHOT=1 $(BIN)/python -m pytest -q tests/test_viewer.py
 
+# Everything the commands above create: the venv, tool caches, build output, bytecode.
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
