@@ -139,6 +139,10 @@ class Codec:
         if value[:1] != b"z":
             return value
         seq, dict_id, frame = value[1:].split(b":", 2)
+        # zstandard allocates what a frame says it holds (max_output_size bounds only a
+        # frame that says nothing): more than a body can be is only a tampered frame
+        if zstandard.frame_content_size(frame) > MAX_BODY:
+            raise zstandard.ZstdError(f"a stored frame claims over {MAX_BODY} bytes")
         decompressor = self._decompressor(tenant, int(dict_id))
         return decompressor.decompress(frame, max_output_size=MAX_BODY) + b',"seq":' + seq + b"}"
 
@@ -155,6 +159,10 @@ class Codec:
         for dict_id, frames in by_dict.items():
             decompressor = self._decompressor(tenant, int(dict_id))
             try:
+                # all at once only if each frame says its size, and a plausible one:
+                # decode() deals with the others one by one (and refuses the implausible)
+                if any(not 0 <= zstandard.frame_content_size(f) <= MAX_BODY for _, _, f in frames):
+                    raise zstandard.ZstdError("a frame without a plausible size")
                 bodies = decompressor.multi_decompress_to_buffer([f for _, _, f in frames])
             except zstandard.ZstdError:  # a frame without its size, or a corrupt one:
                 for at, _, _ in frames:  # each on its own, so the error names its value

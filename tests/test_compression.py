@@ -186,7 +186,7 @@ def test_listing_by_seq_reads_compressed_bodies_as_the_same_bytes(service, monke
     assert page.items == [service.store.get_raw("default", p.id) for p in prepared]
 
 
-def test_many_values_decode_at_once_as_each_does_alone(redis_client, small):
+def test_many_values_decode_at_once_as_each_does_alone(redis_client, small, monkeypatch):
     codec = _codec(redis_client, _stored(_bodies(200)))
     codec.stored("acme", [200])
     later = _bodies(40, start=200)
@@ -201,3 +201,8 @@ def test_many_values_decode_at_once_as_each_does_alone(redis_client, small):
     corrupt = [*values[:2], values[5][:-3] + b"xyz"]
     with pytest.raises(zstandard.ZstdError):  # as decode() alone: never garbage
         codec.decode_many("acme", corrupt)
+
+    # a frame that says it holds more than a body can be is refused, not decompressed
+    monkeypatch.setattr(compression, "MAX_BODY", 100)
+    with pytest.raises(zstandard.ZstdError):
+        codec.decode_many("acme", values[:2])
