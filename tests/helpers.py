@@ -223,3 +223,17 @@ def store_aged(svc: Any, tenant: str, ages_days: list[int]) -> None:
         for i, d in enumerate(ages_days)
     ]
     store_now(svc.redis, svc.settings, [prepare(e, now) for e in aged])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the product's settings (and gunicorn's and
+    prometheus-client's), plus ``extra``: for a subprocess that must see only what a
+    test gives it."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUDIT_", "PROMETHEUS_", "GUNICORN_", "WEB_CONCURRENCY"))
+        and k not in ("REDIS_URL", "PORT")
+    }
+    env.update(extra)
+    return env

@@ -12,23 +12,13 @@ from contextlib import contextmanager
 
 import orjson
 import pytest
-from helpers import event, free_port, wait_for
+from helpers import clean_env, event, free_port, wait_for
 
 from cli import main
 from collector.client import Producer
 from collector.connection import connect
 
 BIN = os.path.join(os.path.dirname(sys.executable), "audit-trail")
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("REDIS_URL", "PORT") and not k.startswith("AUDIT_")
-    }
-    env.update(extra)
-    return env
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -47,7 +37,7 @@ def _running(
 ) -> Iterator[tuple[subprocess.Popen, str]]:
     """`audit-trail run` on a free port (``--port``, or ``PORT``) until the test signals it."""
     port = free_port()
-    env = _env(PORT=str(port)) if port_from_env else _env()
+    env = clean_env(PORT=str(port)) if port_from_env else clean_env()
     argv = [BIN, "run", *args] if port_from_env else [BIN, "run", "--port", str(port), *args]
     with open(tmp_path / "run.log", "wb") as log:
         proc = subprocess.Popen(
@@ -87,7 +77,7 @@ def test_run_on_the_embedded_store_serves_stores_and_stops_cleanly(tmp_path):
                 "--data",
                 '{"k": 1}',
             ],
-            env=_env(),
+            env=clean_env(),
             capture_output=True,
             text=True,
             timeout=60,
@@ -104,7 +94,9 @@ def test_run_on_the_embedded_store_serves_stores_and_stops_cleanly(tmp_path):
 
 @pytest.mark.parametrize("argv", [["worker"], ["status"], ["events"], ["keys", "list"]])
 def test_commands_that_need_redis_exit_with_one_line_without_it(argv):
-    result = subprocess.run([BIN, *argv], env=_env(), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [BIN, *argv], env=clean_env(), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "REDIS_URL is not set" in result.stderr
@@ -205,7 +197,11 @@ def test_redis_password_is_never_printed():
 
 def test_a_bad_setting_is_one_line_and_exit_2():
     result = subprocess.run(
-        [BIN, "run"], env=_env(AUDIT_MAX_BATCH="lots"), capture_output=True, text=True, timeout=60
+        [BIN, "run"],
+        env=clean_env(AUDIT_MAX_BATCH="lots"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -215,7 +211,7 @@ def test_a_bad_setting_is_one_line_and_exit_2():
 
 def test_run_refuses_auth_on_without_redis():
     result = subprocess.run(
-        [BIN, "run"], env=_env(AUDIT_AUTH="on"), capture_output=True, text=True, timeout=60
+        [BIN, "run"], env=clean_env(AUDIT_AUTH="on"), capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert "AUDIT_AUTH=on needs REDIS_URL" in result.stderr

@@ -12,9 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
-from helpers import wait_for
+from helpers import clean_env, wait_for
 from integrity_helpers import integrity_settings, post
-from test_production import _env
 
 from collector.integrity import Integrity, note_size
 from collector.settings import Settings
@@ -46,7 +45,7 @@ def test_the_worker_process_integrates_in_a_process_beside_it(redis_server, tmp_
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     settings = integrity_settings(tmp_path, redis_url=redis_server.url)
-    env = _env(
+    env = clean_env(
         REDIS_URL=redis_server.url,
         AUDIT_SIGNING_KEY_FILE=settings.signing_key_file or "",
         AUDIT_CHECKPOINT_INTERVAL_MS="200",
@@ -120,7 +119,9 @@ def test_audit_trail_integrator_tends_what_others_stored(redis_server, tmp_path)
     settings = integrity_settings(tmp_path, redis_url=redis_server.url)
     post(client, settings, 3)
     StreamWorker(client, settings, name="w1", integrate=False).run_burst()
-    env = _env(REDIS_URL=redis_server.url, AUDIT_SIGNING_KEY_FILE=str(settings.signing_key_file))
+    env = clean_env(
+        REDIS_URL=redis_server.url, AUDIT_SIGNING_KEY_FILE=str(settings.signing_key_file)
+    )
     proc = subprocess.Popen([str(BIN / "audit-trail"), "integrator"], env=env)
     try:
         wait_for(lambda: checkpoint_size(client, settings) == 3, timeout=30)
@@ -133,12 +134,16 @@ def test_audit_trail_integrator_tends_what_others_stored(redis_server, tmp_path)
 
 def test_audit_trail_integrator_needs_a_key_and_redis(tmp_path):
     run = [str(BIN / "audit-trail"), "integrator"]
-    off = subprocess.run(run, env=_env(), capture_output=True, text=True, timeout=60)
+    off = subprocess.run(run, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert off.returncode == 2
     assert off.stderr.strip() == "audit-trail: error: integrity is off: set AUDIT_SIGNING_KEY_FILE"
     key = integrity_settings(tmp_path).signing_key_file
     alone = subprocess.run(
-        run, env=_env(AUDIT_SIGNING_KEY_FILE=str(key)), capture_output=True, text=True, timeout=60
+        run,
+        env=clean_env(AUDIT_SIGNING_KEY_FILE=str(key)),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert alone.returncode == 2
     assert "REDIS_URL is not set" in alone.stderr
@@ -154,7 +159,9 @@ def _ended(process: psutil.Process) -> bool:
 @pytest.mark.real
 def test_an_integrator_does_not_outlive_a_killed_worker(redis_server, tmp_path):
     settings = integrity_settings(tmp_path, redis_url=redis_server.url)
-    env = _env(REDIS_URL=redis_server.url, AUDIT_SIGNING_KEY_FILE=str(settings.signing_key_file))
+    env = clean_env(
+        REDIS_URL=redis_server.url, AUDIT_SIGNING_KEY_FILE=str(settings.signing_key_file)
+    )
     proc = subprocess.Popen(
         [str(BIN / "audit-trail"), "worker"],
         env=env,

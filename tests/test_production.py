@@ -8,7 +8,6 @@ followed from the request to its log line.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import orjson
 import psutil
 import pytest
 import redis
-from helpers import event, free_port, wait_for
+from helpers import clean_env, event, free_port, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.client import Producer
@@ -29,17 +28,6 @@ from collector.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AUDIT_", "PROMETHEUS_", "GUNICORN_", "WEB_CONCURRENCY"))
-        and k not in ("REDIS_URL", "PORT")
-    }
-    env.update(extra)
-    return env
 
 
 def http(method: str, url: str, body: object = None, headers: dict[str, str] | None = None):
@@ -74,7 +62,7 @@ def total(samples: dict, name: str, **labels: str) -> float:
 def deployment(redis_server, tmp_path) -> Iterator[dict]:
     redis.Redis(port=redis_server.port).flushall()
     port, worker_port = free_port(), free_port()
-    env = _env(
+    env = clean_env(
         REDIS_URL=redis_server.url,
         AUDIT_AUTH="off",
         AUDIT_LOG_FORMAT="json",
@@ -265,6 +253,6 @@ def test_the_gunicorn_config_sets_the_metrics_folder_before_anything_imports_the
         "bool(os.environ.get('PROMETHEUS_MULTIPROC_DIR')))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=_env(), capture_output=True, text=True
+        [sys.executable, "-c", probe], cwd=ROOT, env=clean_env(), capture_output=True, text=True
     )
     assert done.stdout.split() == ["False", "True"], done.stderr
