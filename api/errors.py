@@ -19,13 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.schemas import ProblemSchema
 from api.telemetry import request_id
-from collector.errors import (
-    AuditError,
-    NotYetCovered,
-    Unauthorized,
-    Unavailable,
-    redis_unavailable,
-)
+from collector.errors import AuditError, RetryLater, Unauthorized, redis_unavailable
 
 PROBLEM = "application/problem+json"
 
@@ -52,7 +46,7 @@ def problem(
 
 def from_audit_error(exc: AuditError) -> Response:
     headers = {}
-    if isinstance(exc, Unavailable | NotYetCovered):
+    if isinstance(exc, RetryLater):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="audit-trail"'

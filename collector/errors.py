@@ -78,26 +78,26 @@ class Forbidden(AuditError):
     title = "Forbidden"
 
 
-class Unavailable(AuditError):
+class RetryLater(AuditError):
+    """An error whose answer says when to ask again (``Retry-After``, in seconds)."""
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unavailable(RetryLater):
     """Redis is unreachable or the backlog is over its limit; retry later."""
 
     status = 503
     title = "Service Unavailable"
 
-    def __init__(self, detail: str, retry_after: int = 1) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
-
-class NotYetCovered(AuditError):
+class NotYetCovered(RetryLater):
     """The event is stored but no signed checkpoint covers it yet; retry shortly."""
 
     status = 409
     title = "Conflict"
-
-    def __init__(self, detail: str, retry_after: int = 1) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 def redis_unavailable(exc: Exception) -> Unavailable:
