@@ -27,7 +27,8 @@ from pathlib import Path
 import orjson
 import psutil
 import redis
-from worker_throughput import _free_port, make_events, redis_server
+from processes import free_port
+from worker_throughput import make_events, redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -124,7 +125,7 @@ def export_memory(redis_port: int, n: int) -> None:
     small = n // 10
     store_all(client, raw[:small], tenant="small")
     store_all(client, raw, tenant=TENANT)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",

@@ -23,7 +23,6 @@ import os
 import pstats
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from typing import Any
 
 import orjson
 import redis
+from processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]  # the repo (or a scratch copy of it)
 STREAM = "audit:ingest"
@@ -47,12 +47,6 @@ BATCH = 256
 
 
 # -- the private redis-server --------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def redis_server() -> Iterator[int]:
     """A throwaway redis-server on a free port; yields the port, removes everything after."""
@@ -60,7 +54,7 @@ def redis_server() -> Iterator[int]:
     if binary is None:
         sys.exit("redis-server is not on PATH")
     folder = tempfile.mkdtemp(prefix="audit-bench-redis-")
-    port = _free_port()
+    port = free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", folder]
     args += ["--save", "", "--appendonly", "no", "--logfile", os.path.join(folder, "log")]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

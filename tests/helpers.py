@@ -7,6 +7,7 @@ import shutil
 import socket
 import string
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from marshmallow import ValidationError
 
 from collector.events import prepare, validate
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBLEM = "application/problem+json"
 
 
@@ -237,3 +239,21 @@ def clean_env(**extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+GUNICORN = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+
+
+def start_gunicorn(
+    env: dict[str, str], output: Any = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    """gunicorn with the project's ``gunicorn.conf.py`` serving ``api:create_app()``, as
+    production runs it; its output to ``output`` (a file, or nowhere)."""
+    errors = subprocess.DEVNULL if output is subprocess.DEVNULL else subprocess.STDOUT
+    return subprocess.Popen(
+        [GUNICORN, "--config", "gunicorn.conf.py", "api:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=output,
+        stderr=errors,
+    )

@@ -7,23 +7,18 @@ server that held the export in memory would grow by more than that.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import urllib.request
-from pathlib import Path
 
 import psutil
 import pytest
 import redis
-from helpers import event, free_port, store_now, wait_for
+from helpers import clean_env, event, free_port, start_gunicorn, store_now, wait_for
 
 from collector.events import prepare
 from collector.settings import Settings
 from collector.timefmt import now_utc
 
-ROOT = Path(__file__).resolve().parent.parent
 EVENTS = 20_000
 GROWTH_LIMIT = 12 * 1024 * 1024
 pytestmark = pytest.mark.real
@@ -48,26 +43,14 @@ def test_a_large_export_does_not_grow_the_serving_process(redis_server, tmp_path
     client.flushall()
     _load(client)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIT_", "PROMETHEUS_"))}
-    env.update(
+    env = clean_env(
         REDIS_URL=redis_server.url,
         AUDIT_AUTH="off",
         PORT=str(port),
         WEB_CONCURRENCY="1",
         GUNICORN_THREADS="2",
     )
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c",
-            "gunicorn.conf.py",
-            "api:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_gunicorn(env)
     base = f"http://127.0.0.1:{port}"
     try:
         master = psutil.Process(server.pid)

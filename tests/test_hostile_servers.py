@@ -15,17 +15,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-
-from tests.helpers import wait_for
+from helpers import clean_env, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def raw_request(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
@@ -87,9 +80,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module", params=["gunicorn", "run"])
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     """The port of a running server: gunicorn on the private Redis, or ``run`` embedded."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIT_", "REDIS_URL"))}
-    env.update(PORT=str(port), AUDIT_AUTH="off", GUNICORN_LOG_LEVEL="critical")
+    port = free_port()
+    env = clean_env(PORT=str(port), AUDIT_AUTH="off", GUNICORN_LOG_LEVEL="critical")
     if request.param == "gunicorn":
         redis_server = request.getfixturevalue("redis_server")
         env["REDIS_URL"] = redis_server.url
@@ -216,7 +208,7 @@ def test_a_chunked_body_over_the_limit_is_refused_while_read(server: int) -> Non
 
 @pytest.mark.real
 def test_run_listens_on_loopback_by_default() -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIT_", "REDIS_URL"))}
     process = subprocess.Popen(
         [str(BIN / "audit-trail"), "run", "--workers", "0", "--port", str(port)],

@@ -3,26 +3,13 @@ answering /healthz while 64 connections trickle their headers a byte a second.""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import redis
-
-from tests.helpers import wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from helpers import clean_env, free_port, start_gunicorn, wait_for
 
 
 def _healthz(port: int, timeout: float) -> bool:
@@ -52,19 +39,11 @@ def _trickle(port: int, stop: threading.Event) -> None:
 @pytest.mark.real
 def test_healthz_answers_while_64_connections_trickle_headers(redis_server):
     redis.Redis(port=redis_server.port).flushall()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIT_", "GUNICORN_"))}
-    env.update(
+    port = free_port()
+    env = clean_env(
         PORT=str(port), REDIS_URL=redis_server.url, AUDIT_AUTH="off", GUNICORN_LOG_LEVEL="critical"
     )
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    process = subprocess.Popen(
-        [str(gunicorn), "--config", "gunicorn.conf.py", "api:create_app()"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_gunicorn(env)
     stop = threading.Event()
     try:
         wait_for(lambda: _healthz(port, 1), timeout=30)

@@ -20,7 +20,7 @@ import orjson
 import psutil
 import pytest
 import redis
-from helpers import clean_env, event, free_port, wait_for
+from helpers import clean_env, event, free_port, start_gunicorn, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.client import Producer
@@ -74,13 +74,7 @@ def deployment(redis_server, tmp_path) -> Iterator[dict]:
     procs: dict[str, subprocess.Popen] = {}
     try:
         with open(logs["web"], "wb") as web_log, open(logs["worker"], "wb") as worker_log:
-            procs["web"] = subprocess.Popen(
-                [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "api:create_app()"],
-                cwd=ROOT,
-                env=env,
-                stdout=web_log,
-                stderr=subprocess.STDOUT,
-            )
+            procs["web"] = start_gunicorn(env, web_log)
             procs["worker"] = subprocess.Popen(
                 [
                     str(BIN / "audit-trail"),
