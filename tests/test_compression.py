@@ -160,13 +160,19 @@ def test_migration_compresses_a_store_written_before_compression(service, monkey
     assert {i: store.get_raw("default", i) for i in before} == before
 
 
-def test_many_ids_and_raw_values_decode_to_the_same_bytes(service, monkeypatch):
+def _store_sixty(service, monkeypatch, prefix: str) -> list:
+    """60 events stored through the writer, in batches of 20; the last 30 compressed."""
     monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    prepared = [prepare(event(id=f"g{i:03d}", data={"i": i}), t0) for i in range(60)]
+    prepared = [prepare(event(id=f"{prefix}{i:03d}", data={"i": i}), t0) for i in range(60)]
     writer = BatchWriter(service.redis, service.settings)
     for i in range(0, 60, 20):
         assert not writer.write([Delivery(p.id, p) for p in prepared[i : i + 20]]).failed
+    return prepared
+
+
+def test_many_ids_and_raw_values_decode_to_the_same_bytes(service, monkeypatch):
+    prepared = _store_sixty(service, monkeypatch, "g")
     ids = [p.id for p in prepared] + ["missing"]
     many = service.store.get_raw_many("default", ids)
     assert many == [service.store.get_raw("default", i) for i in ids] and many[-1] is None
@@ -175,12 +181,7 @@ def test_many_ids_and_raw_values_decode_to_the_same_bytes(service, monkeypatch):
 
 
 def test_listing_by_seq_reads_compressed_bodies_as_the_same_bytes(service, monkeypatch):
-    monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    prepared = [prepare(event(id=f"q{i:03d}", data={"i": i}), t0) for i in range(60)]
-    writer = BatchWriter(service.redis, service.settings)
-    for i in range(0, 60, 20):
-        assert not writer.write([Delivery(p.id, p) for p in prepared[i : i + 20]]).failed
+    prepared = _store_sixty(service, monkeypatch, "q")
     assert service.redis.hget(service.key_names.events("default"), "q059")[:1] == b"z"
     page = service.query.page(Filters(after_seq=0, order="asc"), 100)
     assert page.items == [service.store.get_raw("default", p.id) for p in prepared]
