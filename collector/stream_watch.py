@@ -139,17 +139,6 @@ class StreamWatch:
                 ahead / 1000,
             )
 
-    def undelivered(self, stream: str) -> int | None:
-        """Entries of ``stream`` not yet delivered to the group (those trimmed away before
-        delivery not counted), or None before the stream's counter exists."""
-        delivered = self.redis.get(self.key_names.stream_delivered(stream))
-        if delivered is None:
-            return None
-        info = self.redis.xinfo_stream(stream)
-        added, length = int(info["entries-added"]), int(info["length"])
-        # at most what is there: entries trimmed since the last read are not counted yet
-        return max(0, min(length, added - int(delivered)))
-
     def deleted_unconsumed(self, streams: Iterable[str]) -> dict[str, int]:
         """Entries deleted before consumption, per stream, since the stream began."""
         names = list(streams)
@@ -181,3 +170,11 @@ def deleted_unconsumed_total(redis_client: redis.Redis, key_names: KeyNames) -> 
     worker stored them, over every ingest stream (read from Redis at scrape time)."""
     watch = StreamWatch(redis_client, key_names, 0)
     return sum(watch.deleted_unconsumed(key_names.all_ingest_streams()).values())
+
+
+def undelivered_of(info: dict[str, Any], delivered: bytes | str | int) -> int:
+    """Entries of a stream not yet delivered to the group (those trimmed away before
+    delivery not counted), from its ``XINFO STREAM`` and its delivered counter."""
+    added, length = int(info["entries-added"]), int(info["length"])
+    # at most what is there: entries trimmed since the last read are not counted yet
+    return max(0, min(length, added - int(delivered)))

@@ -27,7 +27,7 @@ from collector.errors import Unavailable
 from collector.keys import GROUP, KeyNames
 from collector.replicas import add_confirmed, run_confirmed
 from collector.scripts import ScriptCall
-from collector.stream_watch import StreamWatch
+from collector.stream_watch import StreamWatch, undelivered_of
 from collector.timefmt import format_utc, now_utc
 
 # How long a dead-lettered entry is remembered: far longer than any redelivery takes.
@@ -304,12 +304,6 @@ class IngestStreams:
         return ScriptCall("deadletter", keys, args)
 
     # -- inspection and housekeeping --------------------------------------------------
-    def group_info(self, stream: str) -> dict[str, Any] | None:
-        for group in self.redis.xinfo_groups(stream):
-            if text(group["name"]) == GROUP:
-                return group
-        return None
-
     def backlog(self) -> int:
         """Entries not yet acked by the group: never delivered, plus pending.
 
@@ -318,20 +312,28 @@ class IngestStreams:
         were read (trimming leaves no tombstone), forever, which would let a producer hold
         HTTP ingest at 503 by trimming its own stream.
         """
-        total = 0
+        pipe = self.redis.pipeline(transaction=False)  # one round trip for every stream
         for stream in self.streams:
-            try:
-                info = self.group_info(stream)
-            except redis.ResponseError:  # no such stream yet
+            pipe.xinfo_stream(stream)
+            pipe.xinfo_groups(stream)
+            pipe.get(self.key_names.stream_delivered(stream))
+        replies = pipe.execute(raise_on_error=False)
+        total = 0
+        for info, groups, delivered in zip(replies[::3], replies[1::3], replies[2::3], strict=True):
+            if isinstance(info, redis.ResponseError):  # no such stream yet
                 continue
-            if info is None:
-                total += int(self.redis.xlen(stream))
+            for reply in (info, groups, delivered):
+                if isinstance(reply, Exception):
+                    raise reply
+            group = next((g for g in groups if text(g["name"]) == GROUP), None)
+            if group is None:  # nobody consumes it yet: all of it waits
+                total += int(info["length"])
                 continue
-            undelivered = self.watch.undelivered(stream)
-            if undelivered is None:
-                lag = info.get("lag")
-                undelivered = int(lag) if lag is not None else 0
-            total += int(info.get("pending") or 0) + undelivered
+            if delivered is not None:
+                undelivered = undelivered_of(info, delivered)
+            else:  # before the first guarded read: Redis's own count
+                undelivered = int(group["lag"]) if group.get("lag") is not None else 0
+            total += int(group.get("pending") or 0) + undelivered
         return total
 
     def trim_consumed(self) -> int:
