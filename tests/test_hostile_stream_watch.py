@@ -87,3 +87,19 @@ def test_a_trimmed_stream_does_not_inflate_the_backlog(redis_client, watch):
     streams = IngestStreams(redis_client, KeyNames())
     pending = int(redis_client.xinfo_groups(STREAM)[0]["pending"])
     assert streams.backlog() == pending  # the 10 read first are still pending, nothing else
+
+
+def test_the_backlog_counts_every_entry_not_yet_acked_at_each_stage(redis_client):
+    from collector.streams import IngestStreams
+
+    streams = IngestStreams(redis_client, KeyNames())
+    assert streams.backlog() == 0  # no stream yet
+    for i in range(3):
+        redis_client.xadd(STREAM, {"event": b"{}", "n": i})
+    assert streams.backlog() == 3  # nobody consumes it yet
+    redis_client.xgroup_create(STREAM, GROUP, id="0")
+    assert streams.backlog() == 3  # a group, no guarded read yet: Redis's lag
+    read = StreamWatch(redis_client, KeyNames(), 300_000).read(STREAM, "c", 2)
+    assert streams.backlog() == 3  # two pending, one never delivered
+    redis_client.xack(STREAM, GROUP, *[i for i, _ in read.entries])
+    assert streams.backlog() == 1
