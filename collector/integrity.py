@@ -39,19 +39,6 @@ LOCK_TIMEOUT_S = 30
 TEND_BUDGET_S = 0.5  # integrate at most this long per tenant and tick, then sign
 
 
-def read_bodies(store: Store, tenant: str, ids: list[bytes]) -> list[bytes | None]:
-    """The stored JSON of events by id, decompressed; a value that does not decompress
-    (only a tampered one) is returned as stored, so it hashes as what it is."""
-    values = cast(list[bytes | None], store.redis.hmget(store.key_names.events(tenant), ids))
-    out: list[bytes | None] = []
-    for value in values:
-        try:
-            out.append(None if value is None else store.codec.decode(tenant, value))
-        except Exception:  # a corrupt frame or dictionary id: zstandard and int() errors
-            out.append(value)
-    return out
-
-
 def note_size(note: bytes | str | None) -> int:
     """The tree size a stored checkpoint note claims (0 for none), signature unchecked."""
     if note is None:
@@ -176,7 +163,7 @@ class Integrity:
             if int(score) != size + len(ids) + 1:
                 break
             ids.append(event_id)
-        bodies = read_bodies(self.store, tenant, ids) if ids else []
+        bodies = self.store.get_raw_many(tenant, ids, keep_undecodable=True)
         leaves = []
         for body in bodies:
             if body is None:

@@ -20,7 +20,6 @@ import redis
 
 from collector import checkpointdir
 from collector.checkpoint import origin_of
-from collector.integrity import read_bodies
 from collector.leaves import leaf_hash_of
 from collector.merkle import HASH_SIZE
 from collector.settings import Settings
@@ -117,7 +116,7 @@ class LiveLog:
         if not pairs:
             return at
         ids = [i for i, _ in pairs]
-        bodies = read_bodies(self.store, self.tenant, ids)
+        bodies = self.store.get_raw_many(self.tenant, ids, keep_undecodable=True)
         for (_, score), body in zip(pairs, bodies, strict=True):
             if body is not None:
                 at[int(score)].append(body)
@@ -152,7 +151,7 @@ class LiveLog:
         index = self.keys.seq_index(self.tenant)
         for event_id, _ in self.redis.hscan_iter(self.keys.events(self.tenant), count=1000):
             if self.redis.zscore(index, event_id) is None:
-                (body,) = read_bodies(self.store, self.tenant, [event_id])
+                (body,) = self.store.get_raw_many(self.tenant, [event_id], keep_undecodable=True)
                 assert body is not None
                 out.append((claimed_seq(body), body))
                 if len(out) >= limit:
