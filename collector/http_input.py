@@ -72,6 +72,15 @@ def _event_too_large(size: int, limit: int, index: int | None) -> PayloadTooLarg
     )
 
 
+def _filled_in_too_large(size: int, limit: int, index: int | None) -> PayloadTooLarge:
+    """413 for an event within the limit as sent, over it once the service filled it in."""
+    which = "The event" if index is None else f"Event {index}"
+    return PayloadTooLarge(
+        f"{which} is {size} bytes with its id, tenant and occurred_at filled in, "
+        f"over the limit of {limit} (AUDIT_MAX_EVENT_BYTES)."
+    )
+
+
 def _split(body: bytes, settings: Settings) -> tuple[list[bytes] | None, AuditError | None]:
     """The body's items (None: not an array), and a shape error to report after the
     content type (400 not JSON, 422 too deep). Raises the 413s: too many events, one
@@ -122,13 +131,8 @@ def encode_within_limit(events: list[dict[str, Any]], settings: Settings) -> lis
     limit = settings.max_event_bytes
     encoded = [orjson.dumps(event) for event in events]
     for index, blob in enumerate(encoded):
-        size = len(blob)
-        if size > limit:
-            which = f"Event {index}" if len(events) > 1 else "The event"
-            raise PayloadTooLarge(
-                f"{which} is {size} bytes with its id, tenant and occurred_at filled in, "
-                f"over the limit of {limit} (AUDIT_MAX_EVENT_BYTES)."
-            )
+        if len(blob) > limit:
+            raise _filled_in_too_large(len(blob), limit, index if len(events) > 1 else None)
     return encoded
 
 
@@ -255,9 +259,5 @@ class _Decoder:
             raise InvalidEvent("The event is invalid.", errors=self.errors[0])
         if self.oversized is not None:
             index, size = self.oversized
-            which = f"Event {index}" if batch else "The event"
-            raise PayloadTooLarge(
-                f"{which} is {size} bytes with its id, tenant and occurred_at filled in, "
-                f"over the limit of {self.limit} (AUDIT_MAX_EVENT_BYTES)."
-            )
+            raise _filled_in_too_large(size, self.limit, index if batch else None)
         return Submission(self.events, batch, self.encoded)
