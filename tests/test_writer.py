@@ -50,3 +50,21 @@ def test_a_failing_store_fails_only_its_events(service, monkeypatch):
 def test_an_empty_batch_writes_nothing(service):
     result = BatchWriter(service.redis, service.settings).write([])
     assert result.settled == [] and result.failed == []
+
+
+def test_an_event_that_fails_alone_while_others_store_is_dead_lettered(service):
+    """One tenant's store call fails for what is in it (here its events hash is not a
+    hash): the others are stored, and its event, tried again alone, is dead-lettered with
+    the reason rather than retried forever."""
+    service.redis.set(service.key_names.events("broken"), "not a hash")
+    result = BatchWriter(service.redis, service.settings).write(
+        [
+            Delivery("a", _event(id="e1", tenant="acme")),
+            Delivery("b", _event(id="e2", tenant="broken")),
+        ]
+    )
+    assert result.stored == [("a", 1)] and result.dead_lettered == ["b"] and not result.failed
+    [(_, letter)] = service.redis.xrange(service.key_names.dead)
+    assert letter[b"reason"].startswith(b"could not be stored: ")
+    assert b"WRONGTYPE" in letter[b"reason"] or b"wrong kind" in letter[b"reason"].lower()
+    assert b'"id":"e2"' in letter[b"event"]
