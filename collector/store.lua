@@ -13,12 +13,14 @@ for a = 1, #ARGV, 4 do
   local id, member, body, nk = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
   if redis.call('HEXISTS', KEYS[1], id) == 0 then
     local seq = redis.call('INCR', KEYS[2])
+    -- as digits: Lua writes a number it concatenates with "%.14g" (1e+14 from 10^14 on)
+    local digits = string.format('%d', seq)
     -- a plain JSON body gets its seq appended; a compressed one ('<dict id>:<frame>')
     -- gets it in front, and the reader appends it (collector.compression)
     if string.byte(body, 1) == 123 then
-      redis.call('HSET', KEYS[1], id, body .. ',"seq":' .. seq .. '}')
+      redis.call('HSET', KEYS[1], id, body .. ',"seq":' .. digits .. '}')
     else
-      redis.call('HSET', KEYS[1], id, 'z' .. seq .. ':' .. body)
+      redis.call('HSET', KEYS[1], id, 'z' .. digits .. ':' .. body)
     end
     redis.call('ZADD', KEYS[3], 0, member)
     redis.call('ZADD', KEYS[4], seq, id)

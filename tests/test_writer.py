@@ -68,3 +68,12 @@ def test_an_event_that_fails_alone_while_others_store_is_dead_lettered(service):
     assert letter[b"reason"].startswith(b"could not be stored: ")
     assert b"WRONGTYPE" in letter[b"reason"] or b"wrong kind" in letter[b"reason"].lower()
     assert b'"id":"e2"' in letter[b"event"]
+
+
+def test_a_seq_past_ten_to_the_fourteen_is_stored_as_its_digits(service):
+    service.redis.set(service.key_names.seq("acme"), 10**14 - 1)
+    result = BatchWriter(service.redis, service.settings).write(
+        [Delivery("a", _event(id="big", tenant="acme"))]
+    )
+    assert result.stored == [("a", 10**14)]
+    assert service.store.get_raw("acme", "big").endswith(b',"seq":100000000000000}')
