@@ -183,13 +183,13 @@ def main(argv: list[str] | None = None) -> int:
                     when = int(event.member[:18]) - 62135596800 * 1_000_000  # µs since 1970
                     fields = dict(event.indexed)
                     names = [f"{f}:{v}" for f, v in event.indexed if f != "outcome" and indexes]
-                    if fields["outcome"] != "success" and indexes:
+                    if fields.get("outcome", "success") != "success" and indexes:
                         names.append(f"outcome:{fields['outcome']}")
                     args += (
                         event.id,
                         zlib.crc32(event.id.encode()) % ID_BUCKETS,
                         struct.pack(">Q", when)[1:],
-                        fields["outcome"][0],
+                        fields.get("outcome", "success")[0],
                         compressor.compress(event.body),
                         len(names),
                         *names,

@@ -204,6 +204,7 @@ class Load:
     slowest: tuple[float, str]
     breakdown: dict[str, int]
     sample_ids: list[str]
+    commands: dict[str, tuple[int, float]]  # command -> (calls, µs) over the load
 
 
 def load(client: redis.Redis, url: str, n: int, workers: int, folder: str) -> Load:
@@ -214,6 +215,7 @@ def load(client: redis.Redis, url: str, n: int, workers: int, folder: str) -> Lo
     memory_before = int(client.info("memory")["used_memory"])
     client.slowlog_reset()
     maker = EventMaker(n)
+    commands_before = command_stats(client)
     cpu_before, started = redis_cpu(client), time.perf_counter()
     procs = start_workers(workers, url, folder)
     raw_bytes = 0
@@ -238,6 +240,7 @@ def load(client: redis.Redis, url: str, n: int, workers: int, folder: str) -> Lo
                 )
             time.sleep(0.05)
         seconds, cpu = time.perf_counter() - started, redis_cpu(client) - cpu_before
+        commands = command_stats(client, since=commands_before)
         settle = time.monotonic() + 5  # idle workers trim what they consumed
         while client.xlen("audit:ingest") > 1000 and time.monotonic() < settle:
             time.sleep(0.1)
@@ -264,7 +267,22 @@ def load(client: redis.Redis, url: str, n: int, workers: int, folder: str) -> Lo
         slowest,
         kinds,
         maker.sample_ids,
+        commands,
     )
+
+
+def command_stats(
+    client: redis.Redis, since: dict[str, tuple[int, float]] | None = None
+) -> dict[str, tuple[int, float]]:
+    """Calls and µs per command (``INFO commandstats``), less ``since``'s."""
+    stats = {
+        name: (int(row["calls"]), float(row["usec"]))
+        for name, row in client.info("commandstats").items()
+    }
+    for name, (calls, usec) in (since or {}).items():
+        now_calls, now_usec = stats.get(name, (0, 0.0))
+        stats[name] = (now_calls - calls, now_usec - usec)
+    return {name: row for name, row in stats.items() if row[0] > 0}
 
 
 def breakdown(client: redis.Redis) -> dict[str, int]:
@@ -488,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {kind:<26} {size / n:8.0f} B/event (MEMORY USAGE, sampled)")
         cpu_us = done.redis_cpu_s / n * 1e6
         print(f"Redis CPU per stored event:  {cpu_us:8.1f} us (user+sys, the XADDs included)")
+        print("  by command (INFO commandstats; a script's calls count under it):")
+        for name, (calls, usec) in sorted(done.commands.items(), key=lambda kv: -kv[1][1])[:8]:
+            print(f"    {name:<22} {usec / n:6.1f} us/event  {calls:>9,} calls")
         print(f"SLOWLOG during the load: longest {done.slowest[0]:.1f} ms ({done.slowest[1]})")
         reads(client, url, done.sample_ids, args.requests, folder)
         client.close()

@@ -197,8 +197,11 @@ def migrate(args: argparse.Namespace, settings: Settings) -> int:
     store = _service(settings).store
     for tenant in store.tenants():
         done = store.compress_stored(tenant)
-        dropped = "; unused outcome=success set dropped" if store.drop_unindexed(tenant) else ""
-        print(f"tenant {tenant}: {done} events compressed, {store.count(tenant)} stored{dropped}")
+        converted = store.sets_to_lists(tenant)
+        print(
+            f"tenant {tenant}: {done} events compressed, {converted} filter sets converted to "
+            f"posting lists, {store.count(tenant)} stored"
+        )
     return 0
 
 

@@ -24,7 +24,13 @@ Layout (prefix ``audit``):
   - ``:seq``      counter of events stored in the tenant
   - ``:ix:time``  sorted set of members ``<18-digit µs since 0001-01-01>|<id>``, all
     scores 0, so lexicographic ranges are time ranges and ties break on the id
-  - ``:ix:<field>:<value>``  the same members, one set per filter value
+  - ``:pl:<field>:<bucket>:<value>``  posting lists (``collector.postings``): a string of
+    the same members, each followed by a newline, of the events with that filter value
+    whose ``occurred_at`` falls in the time bucket (an hour for ``service``, ``type`` and
+    ``outcome``, a day for ``actor_id`` and ``target_id``), in the order they were stored;
+    ``outcome=success`` has none (it is "neither failure nor unknown")
+  - ``:ix:<field>:<value>``  releases before posting lists: the same members in one sorted
+    set per filter value; ``audit-trail migrate`` converts and deletes them
   - ``:ix:seq``   sorted set, event id scored by its ``seq``: persistence order, for
     ``after_seq`` listings, the live tail and the integrity tree's leaves
   - ``:tail``     stream capped at one entry: the store script adds one per call that
@@ -163,12 +169,23 @@ class KeyNames:
         return f"{self.tenant_tag(tenant)}:purged"
 
     def field_index(self, tenant: str, field: str, value: str) -> str:
+        """A filter value's sorted set, as releases before posting lists kept it (read only
+        by ``audit-trail migrate``, which converts and deletes it)."""
         return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"
 
-    def field_indexes(self, tenant: str, pairs: Iterable[tuple[str, str]]) -> list[str]:
-        """:meth:`field_index` for many (field, value) pairs (the worker's hot path)."""
-        base = f"{self.tenant_tag(tenant)}:ix:"
-        return [f"{base}{field}:{value}" for field, value in pairs]
+    def field_index_pattern(self, tenant: str) -> str:
+        """A SCAN pattern matching :meth:`field_index` keys (and the time and seq indexes,
+        which the caller tells apart)."""
+        return f"{self.tenant_tag(tenant)}:ix:*"
+
+    def posting_list(self, tenant: str, field: str, bucket: int, value: str) -> str:
+        """The members of a filter value's events in one time bucket (``collector.postings``)."""
+        return f"{self.tenant_tag(tenant)}:pl:{field}:{bucket}:{value}"
+
+    def posting_lists(self, tenant: str, pairs: Iterable[tuple[str, int, str]]) -> list[str]:
+        """:meth:`posting_list` for many (field, bucket, value) triples (the worker's hot path)."""
+        base = f"{self.tenant_tag(tenant)}:pl:"
+        return [f"{base}{field}:{bucket}:{value}" for field, bucket, value in pairs]
 
     # -- global bookkeeping -----------------------------------------------------------
     @property

@@ -19,11 +19,10 @@ with others is a 400, never a silent restart. Cursors are signed
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
@@ -36,6 +35,7 @@ from collector.cursors import CursorSigner
 from collector.errors import BadRequest
 from collector.events import INDEXED_FIELDS, UNINDEXED
 from collector.keys import KeyNames
+from collector.postings import Bounds, PostingWalk
 from collector.schema import (
     EVENT_ID_RULE,
     NAME_PATTERN,
@@ -238,47 +238,77 @@ class Query:
         self.cursors = CursorSigner(redis_client, key_names.secret("cursor"))
         self.by_seq = SeqReader(redis_client, key_names)
 
-    def index_keys(self, filters: Filters) -> list[str]:
-        """The sets an event must be in to match (the time index when there is no filter)."""
-        k, tenant = self.key_names, filters.tenant
-        pairs = [pair for pair in filters.index_fields() if pair != UNINDEXED]
-        sets = [k.field_index(tenant, f, v) for f, v in pairs]
-        return sets or [k.time_index(tenant)]
-
-    def excluded_keys(self, filters: Filters) -> list[str]:
-        """The sets an event must not be in to match: ``outcome=success`` has no set of its
-        own (``collector.events.UNINDEXED``), it is "neither failure nor unknown"."""
-        if (UNINDEXED[0], filters.outcome) != UNINDEXED:
-            return []
-        k, tenant = self.key_names, filters.tenant
-        return [k.field_index(tenant, "outcome", o) for o in OUTCOMES if o != UNINDEXED[1]]
-
     def page(self, filters: Filters, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> Page:
         """One page; ``next_cursor`` is None when no match is left."""
         if filters.after_seq is not None:
             return self._page_by_seq(filters, limit, cursor)
+        after = None if cursor is None else decode_cursor(self.cursors, filters, cursor)
+        if filters.index_fields():
+            return self._page_by_lists(filters, limit, after)
+        return self._page_by_time(filters, limit, after)
+
+    def _page_by_lists(self, filters: Filters, limit: int, after: str | None) -> Page:
+        """A page of a list with filters, from their posting lists (``collector.postings``)."""
+        bounds = Bounds(
+            lo=sort_key(filters.since).encode() if filters.since else None,
+            hi=sort_key(filters.until).encode() if filters.until else None,
+        )
+        if after is not None:
+            if filters.order == "asc":
+                bounds.lo, bounds.lo_open = after.encode(), True
+            else:
+                bounds.hi = after.encode()
+        pairs = filters.index_fields()
+        excluded = []
+        if UNINDEXED in pairs:  # outcome=success: neither failure nor unknown
+            excluded = [(UNINDEXED[0], o) for o in OUTCOMES if o != UNINDEXED[1]]
+        required = [pair for pair in pairs if pair != UNINDEXED]
+        walk = PostingWalk(
+            self.redis, self.key_names, filters.tenant, required, excluded, filters.order, bounds
+        )
+        result = walk.run(limit + 1, PAGE_BUDGET, PAGE_TIME_BUDGET_S)
+        members: list[str] = []
+        docs: list[bytes] = []
+        events = self.key_names.events(filters.tenant)
+        read = 0  # members whose bodies were read
+        while read < len(result.members) and sum(map(len, docs)) < PAGE_BYTES:
+            chunk = result.members[read : read + CALL_ITEMS]
+            read += len(chunk)
+            values = cast(
+                list[bytes | None],
+                self.redis.hmget(events, [m[m.index(b"|") + 1 :] for m in chunk]),
+            )
+            # an index entry whose event is gone (mid-purge) is skipped
+            found = [(m, v) for m, v in zip(chunk, values, strict=True) if v]
+            docs += self.codec.decode_many(filters.tenant, [v for _, v in found])
+            members += [m.decode() for m, _ in found]
+        if not result.done and len(result.members) <= limit and read == len(result.members):
+            # the walk stopped on its budget: the page is what it found, and the next one
+            # resumes where it stopped (past members that do not match)
+            return Page(docs, encode_cursor(self.cursors, filters, result.position.decode()))
+        exhausted = result.done and read == len(result.members)
+        last = result.members[read - 1].decode() if read else ""
+        return self._finish(filters, limit, members, docs, exhausted, last)
+
+    def _page_by_time(self, filters: Filters, limit: int, after: str | None) -> Page:
+        """A page of a list with no filter but time, from the time index (query.lua)."""
         lo = "[" + sort_key(filters.since) if filters.since else "-"
         hi = "(" + sort_key(filters.until) if filters.until else "+"
-        if cursor is not None:
-            after = decode_cursor(self.cursors, filters, cursor)
+        if after is not None:
             if filters.order == "asc":
                 lo = "(" + after
             else:
                 hi = "(" + after
-        excluded = self.excluded_keys(filters)
-        keys = [self.key_names.events(filters.tenant), *self.index_keys(filters), *excluded]
+        keys = [self.key_names.events(filters.tenant), self.key_names.time_index(filters.tenant)]
         members: list[str] = []
         docs: list[bytes] = []
         size = 0
         want = limit + 1  # one more than asked, to know whether a next page exists
-        wasted, last, started = 0, "", time.monotonic()  # wasted: examined, not matching
         while True:
             call_items = min(want - len(members), CALL_ITEMS)
-            budget = min(SCAN_BUDGET, PAGE_BUDGET - wasted)
-            args = [filters.order, lo, hi, call_items, budget, len(excluded)]
+            args = [filters.order, lo, hi, call_items, SCAN_BUDGET, 0]
             result = scripts.run(self.redis, ScriptCall("query", keys, args))
             done, rest = int(result[0]), result[3:]
-            wasted += int(result[2]) - len(rest) // 2
             last = result[1].decode()
             # an index entry whose event is gone (mid-purge) is skipped
             found = [(m, doc) for m, doc in zip(rest[::2], rest[1::2], strict=True) if doc]
@@ -287,28 +317,34 @@ class Query:
                 members.append(member.decode())
                 docs.append(body)
                 size += len(body)
-            full = size >= PAGE_BYTES  # by bytes: the page ends here
-            if full or done or len(members) >= want:
+            if size >= PAGE_BYTES or done or len(members) >= want:
                 break
-            spent = time.monotonic() - started
-            if wasted >= PAGE_BUDGET or (spent >= PAGE_TIME_BUDGET_S and wasted > len(members)):
-                # the page's work went mostly on members that do not match: hand back what
-                # was found and resume after the last member examined (none matched there)
-                return Page(docs, encode_cursor(self.cursors, filters, last))
             if filters.order == "asc":
                 lo = "(" + last
             else:
                 hi = "(" + last
-        if full:  # keep events up to the first that reaches the byte budget
-            total, keep = 0, 0
-            while keep < len(docs) and total < PAGE_BYTES:
-                total += len(docs[keep])
-                keep += 1
-            keep = min(keep, limit)
-            return Page(docs[:keep], encode_cursor(self.cursors, filters, members[keep - 1]))
-        if len(docs) > limit:
-            return Page(docs[:limit], encode_cursor(self.cursors, filters, members[limit - 1]))
-        return Page(docs, None)
+        return self._finish(filters, limit, members, docs, bool(done), last)
+
+    def _finish(
+        self,
+        filters: Filters,
+        limit: int,
+        members: list[str],
+        docs: list[bytes],
+        exhausted: bool,
+        last: str,
+    ) -> Page:
+        """The page of the first ``limit`` events found, cut at the byte budget, with a
+        cursor unless the walk is ``exhausted`` and every event found is on the page
+        (``last``: the last member examined, for a walk that found only missing bodies)."""
+        total, keep = 0, 0
+        while keep < len(docs) and keep < limit and total < PAGE_BYTES:
+            total += len(docs[keep])
+            keep += 1
+        if keep == len(docs) and exhausted:
+            return Page(docs, None)
+        resume = members[keep - 1] if keep else last
+        return Page(docs[:keep], encode_cursor(self.cursors, filters, resume))
 
     def _page_by_seq(self, filters: Filters, limit: int, cursor: str | None) -> Page:
         """A page in persistence order (the seq index), after ``filters.after_seq``."""

@@ -18,6 +18,7 @@ from collector import scripts
 from collector.compression import Codec
 from collector.events import UNINDEXED, PreparedEvent, index_of
 from collector.keys import KeyNames
+from collector.postings import BUCKET_US, SEPARATOR, buckets_of, micros_of
 from collector.scripts import ScriptCall
 from collector.timefmt import sort_key
 
@@ -56,8 +57,9 @@ class Store:
             )
             bodies = self.codec.encode_many(tenant, [event.body for event in group])
             for event, body in zip(group, bodies, strict=True):
-                call.keys.extend(k.field_indexes(tenant, event.indexed))
-                call.args.extend((event.id, event.member, body, len(event.indexed)))
+                lists = buckets_of(event.indexed, micros_of(event.member))
+                call.keys.extend(k.posting_lists(tenant, lists))
+                call.args.extend((event.id, event.member, body, len(lists)))
         return calls
 
     def stored(self, tenant: str, seqs: list[int]) -> None:
@@ -152,10 +154,34 @@ class Store:
             if cursor == 0:
                 return done
 
-    def drop_unindexed(self, tenant: str) -> bool:
-        """Delete the set of ``UNINDEXED`` (``outcome=success``) that stores written before
-        it was dropped still have; no read uses it. Returns whether there was one."""
-        return bool(self.redis.unlink(self.key_names.field_index(tenant, *UNINDEXED)))
+    def sets_to_lists(self, tenant: str, chunk: int = 1000) -> int:
+        """Convert the filter sets of a store written before posting lists (one sorted set
+        per filter value) into posting lists (``collector.postings``), deleting each set once
+        converted; returns how many sets. Online: new events go to the lists meanwhile, and
+        a run cut short and run again only repeats members, which readers take once. The
+        ``outcome=success`` set is deleted unread (no list: ``UNINDEXED``)."""
+        k = self.key_names
+        skip = {k.time_index(tenant).encode(), k.seq_index(tenant).encode()}
+        prefix = k.field_index(tenant, "", "")[:-2]  # ...:ix:
+        converted = 0
+        for key in list(self.redis.scan_iter(match=k.field_index_pattern(tenant), count=1000)):
+            if key in skip or self.redis.type(key) != b"zset":
+                continue
+            name, _, value = key.decode()[len(prefix) + 1 :].partition(":")
+            if (name, value) != UNINDEXED and name in BUCKET_US:
+                for first in range(0, int(self.redis.zcard(key)), chunk):
+                    members = cast(list[bytes], self.redis.zrange(key, first, first + chunk - 1))
+                    by_list: dict[str, list[bytes]] = {}
+                    for member in members:
+                        [(f, bucket, v)] = buckets_of([(name, value)], micros_of(member))
+                        by_list.setdefault(k.posting_list(tenant, f, bucket, v), []).append(member)
+                    pipe = self.redis.pipeline(transaction=False)
+                    for list_key, found in by_list.items():
+                        pipe.append(list_key, SEPARATOR.join(found) + SEPARATOR)
+                    pipe.execute()
+            self.redis.unlink(key)
+            converted += 1
+        return converted
 
     # -- retention --------------------------------------------------------------------
     def purge_before(
@@ -213,6 +239,8 @@ class Store:
         )
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(self.codec.decode(tenant, raw))) if raw else ()
-            call.keys.extend(self.key_names.field_index(tenant, f, v) for f, v in index)
-            call.args.extend((member.decode().split("|", 1)[1], member, len(index)))
+            pairs = [pair for pair in index if pair != UNINDEXED]
+            lists = buckets_of(pairs, micros_of(member))
+            call.keys.extend(k.posting_lists(tenant, lists))
+            call.args.extend((member.decode().split("|", 1)[1], member, len(lists)))
         return call

@@ -25,8 +25,8 @@ def at(minutes: float) -> str:
     return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
 
 
-def corpus(tenant: str = "default", n: int = 36) -> list[dict]:
-    """``n`` events spread over every filter value, one minute apart."""
+def corpus(tenant: str = "default", n: int = 36, minutes: float = 1) -> list[dict]:
+    """``n`` events spread over every filter value, ``minutes`` apart."""
     events = []
     for i in range(n):
         e = event(
@@ -36,7 +36,7 @@ def corpus(tenant: str = "default", n: int = 36) -> list[dict]:
             type=TYPES[i % 3],
             actor={"id": ACTORS[(i // 2) % 3]},
             outcome=OUTCOMES[(i // 3) % 3],
-            occurred_at=at(i),
+            occurred_at=at(i * minutes),
         )
         if TARGETS[i % 3]:
             e["target"] = {"id": TARGETS[i % 3]}
@@ -151,9 +151,13 @@ def test_filters_in_combination_walk_to_exactly_the_matches(client, stored, filt
 
 @pytest.mark.parametrize("order", ["desc", "asc"])
 def test_pages_cut_short_by_their_work_budget_still_walk_to_exactly_the_matches(
-    client, stored, order, monkeypatch
+    client, redis_client, settings, drain, order, monkeypatch
 ):
-    # budgets far below the corpus: most pages stop early, short or empty, with a cursor
+    # the same events 97 minutes apart (over two days), and budgets far below the corpus:
+    # most pages stop early, short or empty, with a cursor
+    stored = corpus(minutes=97)
+    Producer(redis=redis_client, settings=settings).xadd(stored)
+    drain()
     monkeypatch.setattr(query_module, "SCAN_BUDGET", 2)
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 3)
     short = 0

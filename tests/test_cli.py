@@ -239,6 +239,7 @@ def test_migrate_compresses_what_an_older_release_stored(redis_server, monkeypat
     from collector import compression
     from collector.events import prepare
     from collector.keys import KeyNames
+    from collector.query import Filters, Query
     from collector.settings import Settings
     from collector.store import Store
     from collector.timefmt import now_utc
@@ -255,14 +256,27 @@ def test_migrate_compresses_what_an_older_release_stored(redis_server, monkeypat
     assert not BatchWriter(client, Settings()).write([Delivery(e.id, e) for e in events]).failed
     before = {e.id: client.hget("audit:t:{acme}:events", e.id) for e in events}
     assert all(v[:1] == b"{" for v in before.values())
-    client.zadd("audit:t:{acme}:ix:outcome:success", {"old member": 0})  # as it kept one
+    # an older release kept one sorted set per filter value (outcome=success included)
+    # instead of posting lists
+    for key in client.scan_iter(match="audit:t:{acme}:pl:*"):
+        client.delete(key)
+    for e in events:
+        for name, value in (*e.indexed, ("outcome", "success")):
+            client.zadd(f"audit:t:{{acme}}:ix:{name}:{value}", {e.member: 0})
+    filters = Filters(tenant="acme", actor_id="alice", outcome="success", order="asc")
+    store, query = Store(client, KeyNames()), Query(client, KeyNames())
+    assert query.page(filters).items == []  # not readable until converted
     monkeypatch.setattr(compression, "TRAIN_AFTER", 30)
     assert main(["migrate"]) == 0
     out = capsys.readouterr().out
-    assert "tenant acme: 40 events compressed, 40 stored; unused outcome=success set dropped" in out
-    assert not client.exists("audit:t:{acme}:ix:outcome:success")
+    assert (
+        "tenant acme: 40 events compressed, 4 filter sets converted to posting lists, 40 stored"
+        in out
+    )
+    sets = {k.decode() for k in client.scan_iter(match="audit:t:{acme}:ix:*")}
+    assert sets == {"audit:t:{acme}:ix:time", "audit:t:{acme}:ix:seq"}
     assert all(client.hget("audit:t:{acme}:events", i)[:1] == b"z" for i in before)
-    store = Store(client, KeyNames())
     assert {i: store.get_raw("acme", i) for i in before} == before
+    assert len(query.page(filters).items) == 40
     assert main(["migrate"]) == 0
-    assert "tenant acme: 0 events compressed" in capsys.readouterr().out
+    assert "tenant acme: 0 events compressed, 0 filter sets" in capsys.readouterr().out

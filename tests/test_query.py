@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 from helpers import event
 
+from collector import postings, scripts
 from collector import query as query_module
-from collector import scripts
 from collector.errors import BadRequest
 from collector.events import prepare
 from collector.query import Filters
@@ -17,6 +18,7 @@ from collector.timefmt import format_utc
 from collector.writer import BatchWriter, Delivery
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+LATER = T0 + timedelta(days=30)  # received then: events up to a month after T0 are not future
 
 
 def _store(service, n: int, start: int = 0, **fields) -> None:
@@ -103,25 +105,57 @@ def test_exact_page_end_has_no_next_cursor(service):
 
 
 # -- bounded work per call and per page ----------------------------------------------------
+class WalkSpy:
+    """Records each posting-list walk's budget and what it examined (members and windows)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.walks: list[tuple[int, int]] = []
+        real = postings.PostingWalk.run
+
+        def run(walk, want, budget, seconds):
+            result = real(walk, want, budget, seconds)
+            self.walks.append((budget, walk.examined))
+            return result
+
+        monkeypatch.setattr(postings.PostingWalk, "run", run)
+
+
 class ScriptSpy:
-    """Records, per query-script call, the budget given and the members it examined."""
+    """Records, per time-index script call, the budget given and the members it examined."""
 
     def __init__(self, monkeypatch) -> None:
         self.calls: list[tuple[int, int]] = []
-        self.recording = True
         real = scripts.run
 
         def run(client, call):
             result = real(client, call)
-            if call.script == "query" and self.recording:
+            if call.script == "query":
                 self.calls.append((int(call.args[4]), int(result[2])))
             return result
 
         monkeypatch.setattr(scripts, "run", run)
 
 
+def _store_hourly(service, n: int = 60, **fields) -> None:
+    """Event ``i`` occurs at hour ``i`` (so every event is in a bucket of its own)."""
+    events = []
+    for i in range(n):
+        ev = event(
+            id=f"e{i:04d}",
+            occurred_at=format_utc(T0 + timedelta(hours=i)),
+            service=f"svc{i % 3}",
+            outcome=("success", "failure")[i % 2],
+            target={"id": f"t{i % 5}"},
+            **fields,
+        )
+        events.append(prepare(ev, LATER))
+    writer = BatchWriter(service.redis, service.settings)
+    assert not writer.write([Delivery(e.id, e) for e in events]).failed
+
+
 def _store_disjoint(service, n: int = 60) -> None:
-    """Type ``a`` always succeeds and is the older half; ``b`` is the newer half, all failures."""
+    """Type ``a`` always succeeds and is the older half; ``b`` is the newer half, all
+    failures; one event an hour."""
     events = []
     for i in range(n):
         kind, outcome = ("a", "success") if i < n // 2 else ("b", "failure")
@@ -129,75 +163,124 @@ def _store_disjoint(service, n: int = 60) -> None:
             id=f"e{i:04d}",
             type=kind,
             outcome=outcome,
-            occurred_at=format_utc(T0 + timedelta(seconds=i)),
+            occurred_at=format_utc(T0 + timedelta(hours=i)),
         )
-        events.append(prepare(ev, T0))
+        events.append(prepare(ev, LATER))
     writer = BatchWriter(service.redis, service.settings)
     assert not writer.write([Delivery(e.id, e) for e in events]).failed
 
 
 def test_a_page_stops_at_its_budget_and_resumes_where_it_stopped(service, monkeypatch):
-    monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 4)  # members examined that do not match
-    _store(service, 60)
-    spy = ScriptSpy(monkeypatch)
+    _store_hourly(service, 60)
+    spy = WalkSpy(monkeypatch)
     filters = Filters(service="svc0", target_id="t0")  # e0000, e0015, e0030, e0045
-    pages = []
-    cursor = None
-    while True:
-        page = service.query.page(filters, 10, cursor)
-        pages.append([orjson.loads(raw)["id"] for raw in page.items])
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert [i for page in pages for i in page] == ["e0045", "e0030", "e0015", "e0000"]
-    assert any(len(p) < 10 for p in pages[:-1])  # short pages with a cursor: the bounded path
-    assert all(examined <= budget <= 5 for budget, examined in spy.calls)
+    for order in ("desc", "asc"):
+        pages = []
+        cursor = None
+        while True:
+            page = service.query.page(replace(filters, order=order), 10, cursor)
+            pages.append([orjson.loads(raw)["id"] for raw in page.items])
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        expected = ["e0045", "e0030", "e0015", "e0000"]
+        assert [i for page in pages for i in page] == expected[:: 1 if order == "desc" else -1]
+        assert any(len(p) < 10 for p in pages[:-1])  # short pages with a cursor: the bounded path
+    # a walk stops once past its budget: by at most one window (a week of one event an hour)
+    assert all(examined <= budget + 2 * 24 * 7 for budget, examined in spy.walks)
 
 
 def test_no_common_event_is_answered_in_bounded_empty_pages(service, monkeypatch):
-    monkeypatch.setattr(query_module, "SCAN_BUDGET", 4)
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 8)
     _store_disjoint(service)
     for order in ("desc", "asc"):
         filters = Filters(type="a", outcome="success", service="auth", actor_id="alice")
-        assert len(_walk(service, filters, 7)) == 30  # the sets do meet: all of type a
+        assert len(_walk(service, replace(filters, order=order), 7)) == 30  # all of type a
         filters = Filters(type="b", outcome="success", order=order)
-        spy = ScriptSpy(monkeypatch)
+        spy = WalkSpy(monkeypatch)
         page = service.query.page(filters, 10)
-        spy.recording = False
-        assert page.items == []
-        assert sum(examined for _, examined in spy.calls) <= 8
+        assert page.items == [] and spy.walks[0][1] <= 8 + 24 * 7
+        # newest first, windows of 1, 2 and 4 hours of type b pass the budget: cut short
+        # (oldest first, the windows before type b's first event hold no list of it)
+        assert order == "asc" or page.next_cursor is not None
         assert _walk(service, filters, 10) == []
 
 
-def test_a_filter_with_nothing_left_in_the_range_ends_the_walk_early(service, monkeypatch):
-    monkeypatch.setattr(query_module, "SCAN_BUDGET", 5)
+def test_a_filter_value_with_no_list_reads_no_list(service, monkeypatch):
     _store_disjoint(service)
-    spy = ScriptSpy(monkeypatch)
-    # newest first: type a (the 30 older events, all successes) is walked from its newest
-    # member; after the first call, outcome=failure (the 30 newer events) has nothing left
-    page = service.query.page(Filters(type="a", outcome="failure"), 10)
-    assert page.items == [] and page.next_cursor is None
-    assert len(spy.calls) == 2 and sum(examined for _, examined in spy.calls) == 5
+    reads: list[list[str]] = []
+    real = service.redis.mget
+
+    def mget(keys, *args):
+        reads.append(list(keys))
+        return real(keys, *args)
+
+    monkeypatch.setattr(service.redis, "mget", mget)
+    assert _walk(service, Filters(type="a", service="nobody"), 10) == []
+    assert reads == []  # sized with STRLEN: a window with a missing list fetches nothing
 
 
-def test_success_has_no_set_and_is_answered_by_excluding_the_other_outcomes(service, monkeypatch):
+def test_success_has_no_list_and_is_answered_by_excluding_the_other_outcomes(service):
     _store(service, 60)  # odd i fail, even i succeed
-    sets = {k.decode() for k in service.redis.scan_iter(match="audit:t:*:ix:outcome:*")}
-    assert sets == {"audit:t:{default}:ix:outcome:failure"}
+    lists = {k.decode() for k in service.redis.scan_iter(match="audit:t:*:pl:outcome:*")}
+    assert lists and all(":failure" in k for k in lists)
+    assert not list(service.redis.scan_iter(match="audit:t:*:ix:outcome:*"))
     got = _walk(service, Filters(outcome="success", target_id="t0"), 4)
     assert got == [f"e{i:04d}" for i in reversed(range(60)) if i % 2 == 0 and i % 5 == 0]
     assert len(_walk(service, Filters(outcome="success"), 7)) == 30
+    assert len(_walk(service, Filters(outcome="success", order="asc"), 7)) == 30
 
 
-def test_a_page_makes_no_call_after_its_time_budget(service, monkeypatch):
-    monkeypatch.setattr(query_module, "SCAN_BUDGET", 3)
+def test_success_alone_walks_the_time_index_in_bounded_steps(service, monkeypatch):
+    monkeypatch.setattr(postings, "TIME_CHUNK", 3)
+    monkeypatch.setattr(query_module, "PAGE_BUDGET", 2)
+    outcomes = ["failure"] * 30 + ["success", "failure", "success", "failure"]
+    events = [
+        prepare(
+            event(id=f"e{i:04d}", outcome=o, occurred_at=format_utc(T0 + timedelta(seconds=i))), T0
+        )
+        for i, o in enumerate(outcomes)
+    ]
+    assert (
+        not BatchWriter(service.redis, service.settings)
+        .write([Delivery(e.id, e) for e in events])
+        .failed
+    )
+    assert _walk(service, Filters(outcome="success", order="asc"), 10) == ["e0030", "e0032"]
+    page = service.query.page(Filters(outcome="success", order="asc"), 10)
+    assert page.items == [] and page.next_cursor is not None  # 30 failures first: cut short
+
+
+def test_a_page_stops_after_its_time_budget(service, monkeypatch):
     monkeypatch.setattr(query_module, "PAGE_TIME_BUDGET_S", 0.0)
-    _store(service, 60)
-    spy = ScriptSpy(monkeypatch)
+    _store_hourly(service, 60)
     page = service.query.page(Filters(service="svc0", target_id="t0"), 10)
-    assert len(spy.calls) == 1 and page.next_cursor is not None
-    spy.recording = False
+    assert page.items == [] and page.next_cursor is not None  # hour 59 holds no match
     got = _walk(service, Filters(service="svc0", target_id="t0"), 10)
     assert got == ["e0045", "e0030", "e0015", "e0000"]
+
+
+def test_the_time_index_script_examines_at_most_its_budget(service, monkeypatch):
+    monkeypatch.setattr(query_module, "SCAN_BUDGET", 3)
+    _store(service, 20)
+    spy = ScriptSpy(monkeypatch)
+    assert len(_walk(service, Filters(), 7)) == 20
+    assert spy.calls and all(examined <= budget == 3 for budget, examined in spy.calls)
+
+
+def test_filters_spread_over_days_walk_to_exactly_the_matches(service):
+    _store_hourly(service, 120)  # five days: the actor and target lists are daily
+    for order in ("desc", "asc"):
+        for filters, keep in [
+            (Filters(target_id="t3"), lambda i: i % 5 == 3),
+            (Filters(service="svc1", outcome="failure"), lambda i: i % 3 == 1 and i % 2),
+            (Filters(outcome="success", target_id="t1"), lambda i: i % 2 == 0 and i % 5 == 1),
+        ]:
+            expected = [f"e{i:04d}" for i in reversed(range(120)) if keep(i)]
+            got = _walk(service, replace(filters, order=order), 3)
+            assert got == (expected if order == "desc" else expected[::-1])
+        window = {"since": T0 + timedelta(hours=30), "until": T0 + timedelta(hours=80)}
+        got = _walk(service, Filters(target_id="t2", order=order, **window), 2)
+        expected = [f"e{i:04d}" for i in reversed(range(30, 80)) if i % 5 == 2]
+        assert got == (expected if order == "desc" else expected[::-1])

@@ -107,3 +107,20 @@ def test_workers_apply_tenant_policies_even_without_a_default(service):
     Retention(service.redis, service.key_names, None).set_policy("acme", 10)
     Maintenance(service.redis, service.key_names, service.settings).run_due()
     assert (service.store.count("acme"), service.store.count("beta")) == (1, 2)
+
+
+def test_a_purge_takes_its_events_out_of_their_posting_lists(service, retention):
+    from collector.query import Filters
+
+    store_aged(service, "acme", [1, 1, 40, 40, 400])  # same actor, type and service
+    lists = service.redis.scan_iter(match="audit:t:{acme}:pl:*")
+    before = {k: service.redis.get(k) for k in lists}
+    assert sum(v.count(b"\n") for v in before.values()) == 5 * 3  # service, type, actor
+    assert retention.run(tenant="acme", days=5)[0].purged == 3
+    lists = service.redis.scan_iter(match="audit:t:{acme}:pl:*")
+    after = {k: service.redis.get(k) for k in lists}
+    assert sum(v.count(b"\n") for v in after.values()) == 2 * 3  # the two recent events
+    assert all(b"acme-0" in v and b"acme-1" in v for v in after.values())
+    assert set(after) < set(before)  # the lists left empty are gone
+    page = service.query.page(Filters(tenant="acme", actor_id="alice"), 10)
+    assert len(page.items) == 2
