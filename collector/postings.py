@@ -14,7 +14,8 @@ would mostly be keys of one member. ``outcome=success`` (most events) has no lis
 "neither failure nor unknown".
 
 :class:`PostingWalk` answers one page of a filtered list: it goes window by window (whole
-hours, one at first, doubling up to a week while the page is not full) from its position
+hours, one at first, doubling up to a week while the page is not full, narrowed when its
+shortest list would hold more than ``WINDOW_BYTES``) from its position
 toward the end of the range, fetches every list of a window in one ``MGET``, walks the
 shortest and looks the others up, leaves out members of the lists a match must not be in,
 and sorts what is left. A window with no list at all jumps over the tenant's own gaps
@@ -47,6 +48,9 @@ BUCKET_US = {
 }
 SEPARATOR = b"\n"
 MAX_WINDOW_HOURS = 24 * 7
+# Bytes of its shortest list a window reads at most (~9,000 members), unless it is one
+# hour: past them it is narrowed, so a page never sorts a week of a busy value.
+WINDOW_BYTES = 512 * 1024
 # Time-index members one step of an exclusion-only walk (``outcome=success`` alone) reads.
 TIME_CHUNK = 1_000
 # After a sorted list's last member at a given µs: no id has a byte above "~".
@@ -157,8 +161,12 @@ class PostingWalk:
             else:
                 w_lo = edge // HOUR_US * HOUR_US
                 w_hi = min(w_lo + hours * HOUR_US, (hi // HOUR_US + 1) * HOUR_US)
-            matches, any_list = self._window(w_lo, w_hi)
+            window = self._window(w_lo, w_hi, hours == 1)
             self.examined += 1  # a window costs a round trip, matching or not
+            if window is None:  # more to read than a window should: a narrower one
+                hours //= 2
+                continue
+            matches, any_list = window
             need = want - len(found)
             if len(matches) >= need:
                 found += matches[:need]
@@ -177,10 +185,11 @@ class PostingWalk:
                 return WalkResult(found, False, position)
         return WalkResult(found, True, b"")
 
-    def _window(self, w_lo: int, w_hi: int) -> tuple[list[bytes], bool]:
+    def _window(self, w_lo: int, w_hi: int, narrowest: bool) -> tuple[list[bytes], bool] | None:
         """The matches in [w_lo, w_hi) µs, in walk order, and whether any required list had
         a bucket there. The list with the fewest bytes in the window (STRLEN: O(1)) is read
-        whole; of the others, only the buckets holding its members."""
+        whole; of the others, only the buckets holding its members. None when even that
+        list holds more than ``WINDOW_BYTES`` there, unless the window is ``narrowest``."""
         keys_by_filter = [
             self._bucket_keys(name, value, w_lo, w_hi) for name, value in self.required
         ]
@@ -190,6 +199,8 @@ class PostingWalk:
         if not all(totals):
             return [], any_list
         walk_at = totals.index(min(totals))
+        if totals[walk_at] > WINDOW_BYTES and not narrowest:
+            return None
         self._fetch(keys_by_filter[walk_at])
         low, high = _key_bound(w_lo), _key_bound(w_hi)
         walk: list[bytes] = []

@@ -284,3 +284,22 @@ def test_filters_spread_over_days_walk_to_exactly_the_matches(service):
         got = _walk(service, Filters(target_id="t2", order=order, **window), 2)
         expected = [f"e{i:04d}" for i in reversed(range(30, 80)) if i % 5 == 2]
         assert got == (expected if order == "desc" else expected[::-1])
+
+
+def test_windows_narrowed_to_their_byte_budget_give_the_same_walk(service, monkeypatch):
+    _store_hourly(service, 120)
+    filters = Filters(service="svc1", outcome="failure")
+    wide = _walk(service, filters, 7)
+    monkeypatch.setattr(postings, "WINDOW_BYTES", 1)  # under one member: one-hour windows
+    sizes: list[int] = []
+    real = postings.PostingWalk._window
+
+    def window(walk, w_lo, w_hi, narrowest):
+        result = real(walk, w_lo, w_hi, narrowest)
+        if result is not None and result[0]:  # a window that read lists (and found)
+            sizes.append((w_hi - w_lo) // postings.HOUR_US)
+        return result
+
+    monkeypatch.setattr(postings.PostingWalk, "_window", window)
+    assert _walk(service, filters, 7) == wide and len(wide) == 20
+    assert max(sizes) == 1
