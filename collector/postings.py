@@ -14,12 +14,13 @@ would mostly be keys of one member. ``outcome=success`` (most events) has no lis
 "neither failure nor unknown".
 
 :class:`PostingWalk` answers one page of a filtered list: it goes window by window (whole
-hours, one at first, doubling up to a week while the page is not full, narrowed when its
-shortest list would hold more than ``WINDOW_BYTES``) from its position
-toward the end of the range, fetches every list of a window in one ``MGET``, walks the
-shortest and looks the others up, leaves out members of the lists a match must not be in,
-and sorts what is left. A window with no list at all jumps over the tenant's own gaps
-through the time index. Its work per page is bounded like the time-index script's
+hours) from its position toward the end of the range. Each window is sized beforehand
+with ``STRLEN`` (O(1) a list, one round trip for a week of them, or a month of daily
+ones) so that it holds about what the page still needs, and its shortest list at most
+``WINDOW_BYTES``. That list is read whole, and of the others only the buckets holding
+its members; the members found in all of them and in none of the lists a match must not
+be in are sorted. A window with no list at all jumps over the tenant's own gaps through
+the time index. Its work per page is bounded like the time-index script's
 (``collector.query``): it stops after a budget of members examined that did not match,
 or after a time budget, and hands back where it stopped.
 """
@@ -47,10 +48,13 @@ BUCKET_US = {
     "target_id": DAY_US,
 }
 SEPARATOR = b"\n"
+# A window spans at most a week (a month when every filter has daily lists)...
 MAX_WINDOW_HOURS = 24 * 7
-# Bytes of its shortest list a window reads at most (~9,000 members), unless it is one
-# hour: past them it is narrowed, so a page never sorts a week of a busy value.
+MAX_DAILY_WINDOW_HOURS = 24 * 31
+# ...and its shortest list holds at most this many bytes (~9,000 members), unless it is
+# one hour: a page never sorts a week of a busy value.
 WINDOW_BYTES = 512 * 1024
+MEMBER_BYTES = 57  # a member with a 36-character id, and its newline
 # Time-index members one step of an exclusion-only walk (``outcome=success`` alone) reads.
 TIME_CHUNK = 1_000
 # After a sorted list's last member at a given µs: no id has a byte above "~".
@@ -151,22 +155,19 @@ class PostingWalk:
         hi = min(last, self.bounds.highest()) if self.bounds.hi else last
         desc = self.order == "desc"
         found: list[bytes] = []
-        started, hours = time.monotonic(), 1
+        started = time.monotonic()
         # the next window starts (asc) or ends (desc) at the hour holding `edge`
         edge = hi if desc else lo
         while lo <= edge <= hi:
+            hours = self._plan(edge, lo, hi, want - len(found), desc)
             if desc:
                 w_hi = (edge // HOUR_US + 1) * HOUR_US
                 w_lo = max(w_hi - hours * HOUR_US, lo // HOUR_US * HOUR_US)
             else:
                 w_lo = edge // HOUR_US * HOUR_US
                 w_hi = min(w_lo + hours * HOUR_US, (hi // HOUR_US + 1) * HOUR_US)
-            window = self._window(w_lo, w_hi, hours == 1)
-            self.examined += 1  # a window costs a round trip, matching or not
-            if window is None:  # more to read than a window should: a narrower one
-                hours //= 2
-                continue
-            matches, any_list = window
+            matches, any_list = self._window(w_lo, w_hi)
+            self.examined += 1  # a window costs round trips, matching or not
             need = want - len(found)
             if len(matches) >= need:
                 found += matches[:need]
@@ -176,7 +177,6 @@ class PostingWalk:
             edge = w_lo - 1 if desc else w_hi
             if not any_list:  # nothing of any filter here: skip the tenant's own gap
                 edge = self._next_stored(position, desc)
-            hours = min(hours * 2, MAX_WINDOW_HOURS)  # the page is not full yet: go faster
             wasted = self.examined - len(found)
             spent = time.monotonic() - started
             if lo <= edge <= hi and (
@@ -185,11 +185,39 @@ class PostingWalk:
                 return WalkResult(found, False, position)
         return WalkResult(found, True, b"")
 
-    def _window(self, w_lo: int, w_hi: int, narrowest: bool) -> tuple[list[bytes], bool] | None:
+    def _plan(self, edge: int, lo: int, hi: int, need: int, desc: bool) -> int:
+        """How many hours the next window spans, from the hour holding ``edge``: sized with
+        STRLEN over a horizon (a week, or a month when every filter has daily lists) in one
+        round trip, it ends once each filter's lists hold about twice the bytes of the
+        members still needed, or before its shortest would pass ``WINDOW_BYTES``."""
+        daily = all(BUCKET_US[name] == DAY_US for name, _ in self.required)
+        horizon = MAX_DAILY_WINDOW_HOURS if daily else MAX_WINDOW_HOURS
+        first = edge // HOUR_US
+        last = lo // HOUR_US if desc else hi // HOUR_US
+        count = min(horizon, abs(first - last) + 1)
+        step = -1 if desc else 1
+        keys = [
+            [self._bucket_key(name, value, (first + step * n) * HOUR_US) for n in range(count)]
+            for name, value in self.required
+        ]
+        sizes = self._sizes([key for row in keys for key in row])
+        target = need * 2 * MEMBER_BYTES
+        held = [0] * len(keys)
+        for n in range(count):
+            for i, row in enumerate(keys):
+                if n == 0 or row[n] != row[n - 1]:  # a bucket entered: count it once
+                    held[i] += sizes[row[n]]
+            smallest = min(held)
+            if smallest > WINDOW_BYTES and n > 0:
+                return n
+            if smallest >= target:
+                return n + 1
+        return count
+
+    def _window(self, w_lo: int, w_hi: int) -> tuple[list[bytes], bool]:
         """The matches in [w_lo, w_hi) µs, in walk order, and whether any required list had
-        a bucket there. The list with the fewest bytes in the window (STRLEN: O(1)) is read
-        whole; of the others, only the buckets holding its members. None when even that
-        list holds more than ``WINDOW_BYTES`` there, unless the window is ``narrowest``."""
+        a bucket there. The list with the fewest bytes in the window (STRLEN: O(1), known
+        from planning) is read whole; of the others, only the buckets holding its members."""
         keys_by_filter = [
             self._bucket_keys(name, value, w_lo, w_hi) for name, value in self.required
         ]
@@ -199,8 +227,6 @@ class PostingWalk:
         if not all(totals):
             return [], any_list
         walk_at = totals.index(min(totals))
-        if totals[walk_at] > WINDOW_BYTES and not narrowest:
-            return None
         self._fetch(keys_by_filter[walk_at])
         low, high = _key_bound(w_lo), _key_bound(w_hi)
         walk: list[bytes] = []
@@ -228,6 +254,9 @@ class PostingWalk:
                 pipe.strlen(key)
             self._bytes.update(zip(unknown, (int(n) for n in pipe.execute()), strict=True))
         return self._bytes
+
+    def _bucket_key(self, name: str, value: str, micros: int) -> str:
+        return self.key_names.posting_list(self.tenant, name, micros // BUCKET_US[name], value)
 
     def _bucket_keys(self, name: str, value: str, w_lo: int, w_hi: int) -> list[str]:
         width = BUCKET_US[name]

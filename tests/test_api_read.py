@@ -10,6 +10,7 @@ import orjson
 import pytest
 from helpers import assert_problem, event
 
+from collector import postings
 from collector import query as query_module
 from collector.client import Producer
 
@@ -160,6 +161,7 @@ def test_pages_cut_short_by_their_work_budget_still_walk_to_exactly_the_matches(
     drain()
     monkeypatch.setattr(query_module, "SCAN_BUDGET", 2)
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 3)
+    monkeypatch.setattr(postings, "MEMBER_BYTES", 1)  # windows of about one member each
     short = 0
     for filters in FILTER_SETS:
         params = {**filters, "order": order}

@@ -170,8 +170,14 @@ def _store_disjoint(service, n: int = 60) -> None:
     assert not writer.write([Delivery(e.id, e) for e in events]).failed
 
 
+def _small_windows(monkeypatch) -> None:
+    """Windows planned for about one member each, so that a walk takes many."""
+    monkeypatch.setattr(postings, "MEMBER_BYTES", 1)
+
+
 def test_a_page_stops_at_its_budget_and_resumes_where_it_stopped(service, monkeypatch):
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 4)  # members examined that do not match
+    _small_windows(monkeypatch)
     _store_hourly(service, 60)
     spy = WalkSpy(monkeypatch)
     filters = Filters(service="svc0", target_id="t0")  # e0000, e0015, e0030, e0045
@@ -193,6 +199,7 @@ def test_a_page_stops_at_its_budget_and_resumes_where_it_stopped(service, monkey
 
 def test_no_common_event_is_answered_in_bounded_empty_pages(service, monkeypatch):
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 8)
+    _small_windows(monkeypatch)
     _store_disjoint(service)
     for order in ("desc", "asc"):
         filters = Filters(type="a", outcome="success", service="auth", actor_id="alice")
@@ -254,6 +261,7 @@ def test_success_alone_walks_the_time_index_in_bounded_steps(service, monkeypatc
 
 def test_a_page_stops_after_its_time_budget(service, monkeypatch):
     monkeypatch.setattr(query_module, "PAGE_TIME_BUDGET_S", 0.0)
+    _small_windows(monkeypatch)
     _store_hourly(service, 60)
     page = service.query.page(Filters(service="svc0", target_id="t0"), 10)
     assert page.items == [] and page.next_cursor is not None  # hour 59 holds no match
@@ -294,12 +302,27 @@ def test_windows_narrowed_to_their_byte_budget_give_the_same_walk(service, monke
     sizes: list[int] = []
     real = postings.PostingWalk._window
 
-    def window(walk, w_lo, w_hi, narrowest):
-        result = real(walk, w_lo, w_hi, narrowest)
-        if result is not None and result[0]:  # a window that read lists (and found)
+    def window(walk, w_lo, w_hi):
+        result = real(walk, w_lo, w_hi)
+        if result[0]:  # a window that read lists and found
             sizes.append((w_hi - w_lo) // postings.HOUR_US)
         return result
 
     monkeypatch.setattr(postings.PostingWalk, "_window", window)
     assert _walk(service, filters, 7) == wide and len(wide) == 20
     assert max(sizes) == 1
+
+
+def test_a_sparse_value_is_read_in_few_windows(service, monkeypatch):
+    _store_hourly(service, 24 * 20, type="rare")  # 20 days; target t3 on every fifth hour
+    windows = []
+    real = postings.PostingWalk._window
+
+    def window(walk, w_lo, w_hi):
+        windows.append((w_hi - w_lo) // postings.HOUR_US)
+        return real(walk, w_lo, w_hi)
+
+    monkeypatch.setattr(postings.PostingWalk, "_window", window)
+    page = service.query.page(Filters(target_id="t3"), 100)
+    assert len(page.items) == 96 and page.next_cursor is None
+    assert len(windows) == 1  # sized with STRLEN: the 20 days of daily lists at once
