@@ -15,7 +15,7 @@ Starts a private redis-server (free port, temp folder, no persistence), then:
    walk). Printed: p50/p99 per shape, and the largest ``SLOWLOG`` entry of the load and
    of the reads (every command over 1 ms is logged).
 
-    .venv/bin/python benchmarks/scale.py [--events 1000000] [--workers 2] [--requests 200]
+    .venv/bin/python benchmarks/scale.py [--events 1000000] [--requests 200] [--load-only]
     make bench-scale
 
 A million events take several minutes and ~3 GB of RAM in Redis; ``--events 100000``
@@ -482,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="events to load")
     parser.add_argument("--workers", type=int, default=2, help="audit-trail worker processes")
     parser.add_argument("--requests", type=int, default=200, help="requests per query shape")
+    parser.add_argument(
+        "--load-only", action="store_true", help="stop after the load (memory and Redis CPU)"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     folder = tempfile.mkdtemp(prefix="audit-bench-scale-")
@@ -510,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, (calls, usec) in sorted(done.commands.items(), key=lambda kv: -kv[1][1])[:8]:
             print(f"    {name:<22} {usec / n:6.1f} us/event  {calls:>9,} calls")
         print(f"SLOWLOG during the load: longest {done.slowest[0]:.1f} ms ({done.slowest[1]})")
-        reads(client, url, done.sample_ids, args.requests, folder)
+        if not args.load_only:
+            reads(client, url, done.sample_ids, args.requests, folder)
         client.close()
     return 0
 

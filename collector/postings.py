@@ -13,16 +13,17 @@ bucket stays small: an hour for the fields with few values (``service``, ``type`
 would mostly be keys of one member. ``outcome=success`` (most events) has no list: it is
 "neither failure nor unknown".
 
-:class:`PostingWalk` answers one page of a filtered list: it goes window by window (whole
-hours) from its position toward the end of the range. Each window is sized beforehand
-with ``STRLEN`` (O(1) a list, one round trip for a week of them, or a month of daily
-ones) so that it holds about what the page still needs, and its shortest list at most
-``WINDOW_BYTES``. That list is read whole, and of the others only the buckets holding
-its members; the members found in all of them and in none of the lists a match must not
-be in are sorted. A window with no list at all jumps over the tenant's own gaps through
-the time index. Its work per page is bounded like the time-index script's
-(``collector.query``): it stops after a budget of members examined that did not match,
-or after a time budget, and hands back where it stopped.
+:class:`PostingWalk` answers one page of a filtered list: it goes window by window
+(whole hours) from its position toward the end of the range. Each window is sized
+beforehand with ``STRLEN`` (O(1) a list; one round trip for 8 hours of lists, more when
+that is not enough, up to a week, or a month of daily ones) so that it holds about what
+the page still needs, and its shortest list at most ``WINDOW_BYTES``. That list is read
+whole, and of the others only the buckets holding its members; the members found in all
+of them and in none of the lists a match must not be in are sorted. A window with no
+list at all jumps over the tenant's own gaps through the time index. Its work per page
+is bounded like the time-index script's (``collector.query``): it stops after a budget
+of members examined that did not match, or after a time budget, and hands back where it
+stopped.
 """
 
 from __future__ import annotations
@@ -187,32 +188,33 @@ class PostingWalk:
 
     def _plan(self, edge: int, lo: int, hi: int, need: int, desc: bool) -> int:
         """How many hours the next window spans, from the hour holding ``edge``: sized with
-        STRLEN over a horizon (a week, or a month when every filter has daily lists) in one
-        round trip, it ends once each filter's lists hold about twice the bytes of the
-        members still needed, or before its shortest would pass ``WINDOW_BYTES``."""
+        STRLEN over a horizon of 8 hours, then 32, then a week (a month when every filter
+        has daily lists), one round trip each, it ends once each filter's lists hold about
+        twice the bytes of the members still needed, or before its shortest would pass
+        ``WINDOW_BYTES``."""
         daily = all(BUCKET_US[name] == DAY_US for name, _ in self.required)
-        horizon = MAX_DAILY_WINDOW_HOURS if daily else MAX_WINDOW_HOURS
         first = edge // HOUR_US
-        last = lo // HOUR_US if desc else hi // HOUR_US
-        count = min(horizon, abs(first - last) + 1)
         step = -1 if desc else 1
-        keys = [
-            [self._bucket_key(name, value, (first + step * n) * HOUR_US) for n in range(count)]
-            for name, value in self.required
-        ]
-        sizes = self._sizes([key for row in keys for key in row])
+        left = abs(first - (lo // HOUR_US if desc else hi // HOUR_US)) + 1
+        widest = min(MAX_DAILY_WINDOW_HOURS if daily else MAX_WINDOW_HOURS, left)
         target = need * 2 * MEMBER_BYTES
-        held = [0] * len(keys)
-        for n in range(count):
-            for i, row in enumerate(keys):
-                if n == 0 or row[n] != row[n - 1]:  # a bucket entered: count it once
-                    held[i] += sizes[row[n]]
-            smallest = min(held)
-            if smallest > WINDOW_BYTES and n > 0:
-                return n
-            if smallest >= target:
-                return n + 1
-        return count
+        for count in sorted({min(8, widest), min(32, widest), widest}):
+            keys = [
+                [self._bucket_key(name, value, (first + step * n) * HOUR_US) for n in range(count)]
+                for name, value in self.required
+            ]
+            sizes = self._sizes([key for row in keys for key in row])
+            held = [0] * len(keys)
+            for n in range(count):
+                for i, row in enumerate(keys):
+                    if n == 0 or row[n] != row[n - 1]:  # a bucket entered: count it once
+                        held[i] += sizes[row[n]]
+                smallest = min(held)
+                if smallest > WINDOW_BYTES and n > 0:
+                    return n
+                if smallest >= target:
+                    return n + 1
+        return widest
 
     def _window(self, w_lo: int, w_hi: int) -> tuple[list[bytes], bool]:
         """The matches in [w_lo, w_hi) µs, in walk order, and whether any required list had
