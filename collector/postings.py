@@ -188,11 +188,12 @@ class PostingWalk:
 
     def _plan(self, edge: int, lo: int, hi: int, need: int, desc: bool) -> int:
         """How many hours the next window spans, from the hour holding ``edge``: sized with
-        STRLEN over a horizon of 8 hours, then 32, then a week (a month when every filter
-        has daily lists), one round trip each, it ends once each filter's lists hold about
+        STRLEN over a horizon of 8 hours, then 32, then a week (a month when the sized
+        filters have daily lists), one round trip each, it ends once each filter's lists hold about
         twice the bytes of the members still needed, or before its shortest would pass
         ``WINDOW_BYTES``."""
-        daily = all(BUCKET_US[name] == DAY_US for name, _ in self.required)
+        sized = self._sized()
+        daily = all(BUCKET_US[name] == DAY_US for name, _ in sized)
         first = edge // HOUR_US
         step = -1 if desc else 1
         left = abs(first - (lo // HOUR_US if desc else hi // HOUR_US)) + 1
@@ -201,7 +202,7 @@ class PostingWalk:
         for count in sorted({min(8, widest), min(32, widest), widest}):
             keys = [
                 [self._bucket_key(name, value, (first + step * n) * HOUR_US) for n in range(count)]
-                for name, value in self.required
+                for name, value in sized
             ]
             sizes = self._sizes([key for row in keys for key in row])
             held = [0] * len(keys)
@@ -217,12 +218,12 @@ class PostingWalk:
         return widest
 
     def _window(self, w_lo: int, w_hi: int) -> tuple[list[bytes], bool]:
-        """The matches in [w_lo, w_hi) µs, in walk order, and whether any required list had
-        a bucket there. The list with the fewest bytes in the window (STRLEN: O(1), known
-        from planning) is read whole; of the others, only the buckets holding its members."""
-        keys_by_filter = [
-            self._bucket_keys(name, value, w_lo, w_hi) for name, value in self.required
-        ]
+        """The matches in [w_lo, w_hi) µs, in walk order, and whether any sized list had a
+        bucket there. Of the sized filters (:meth:`_sized`), the one with the fewest bytes
+        in the window (STRLEN: O(1), mostly known from planning) is read whole; of the
+        others, only the buckets holding its members."""
+        sized = self._sized()
+        keys_by_filter = [self._bucket_keys(name, value, w_lo, w_hi) for name, value in sized]
         sizes = self._sizes([key for keys in keys_by_filter for key in keys])
         totals = [sum(sizes[key] for key in keys) for keys in keys_by_filter]
         any_list = any(totals)
@@ -237,15 +238,22 @@ class PostingWalk:
             walk += bucket[bisect_left(bucket, low) : bisect_left(bucket, high)]
         self.examined += len(walk)
         matches = [m for m in walk if self.bounds.admits(m)]
-        others = sorted((t, i) for i, t in enumerate(totals) if i != walk_at)
-        for _, i in others:
-            name, value = self.required[i]
-            matches = self._kept(matches, [(name, value)], keep=True)
+        others = [pair for pair in self.required if pair != sized[walk_at]]
+        for pair in others:
+            matches = self._kept(matches, [pair], keep=True)
             if not matches:
                 return [], any_list
         matches = self._kept(matches, self.excluded, keep=False)
         matches.sort(reverse=self.order == "desc")
         return matches, any_list
+
+    def _sized(self) -> list[tuple[str, str]]:
+        """The filters whose lists are sized to plan windows and pick the list to walk: the
+        daily ones (an actor's or target's month is a few keys, and mostly the shortest)
+        when there are any, else all. The rest are read only where the walked list has
+        members, so a type's hourly lists are never sized beside an actor's."""
+        daily = [pair for pair in self.required if BUCKET_US[pair[0]] == DAY_US]
+        return daily or list(self.required)
 
     def _sizes(self, keys: list[str]) -> dict[str, int]:
         """Bytes of each list (0: none), the lists already read without asking Redis."""
