@@ -199,17 +199,17 @@ class PostingWalk:
         left = abs(first - (lo // HOUR_US if desc else hi // HOUR_US)) + 1
         widest = min(MAX_DAILY_WINDOW_HOURS if daily else MAX_WINDOW_HOURS, left)
         target = need * 2 * MEMBER_BYTES
+        hours_in = [BUCKET_US[name] // HOUR_US for name, _ in sized]
         for count in sorted({min(8, widest), min(32, widest), widest}):
             keys = [
                 [self._bucket_key(name, value, (first + step * n) * HOUR_US) for n in range(count)]
                 for name, value in sized
             ]
             sizes = self._sizes([key for row in keys for key in row])
-            held = [0] * len(keys)
+            held = [0.0] * len(keys)
             for n in range(count):
                 for i, row in enumerate(keys):
-                    if n == 0 or row[n] != row[n - 1]:  # a bucket entered: count it once
-                        held[i] += sizes[row[n]]
+                    held[i] += sizes[row[n]] / hours_in[i]  # a daily list: a 24th an hour
                 smallest = min(held)
                 if smallest > WINDOW_BYTES and n > 0:
                     return n
