@@ -188,11 +188,13 @@ class PostingWalk:
 
     def _plan(self, edge: int, lo: int, hi: int, need: int, desc: bool) -> int:
         """How many hours the next window spans, from the hour holding ``edge``: sized with
-        STRLEN over a horizon of 8 hours, then 32, then a week (a month when the sized
-        filters have daily lists), one round trip each, it ends once each filter's lists hold about
+        STRLEN over a horizon of 8 hours, then 32, then a week (a month when every filter
+        has daily lists), one round trip each, it ends once each filter's lists hold about
         twice the bytes of the members still needed, or before its shortest would pass
         ``WINDOW_BYTES``."""
-        sized = self._sized()
+        # every filter is sized: an actor's daily lists are not always the shortest (a rare
+        # type's hourly ones can be), and walking the wrong one reads many times the lists
+        sized = self.required
         daily = all(BUCKET_US[name] == DAY_US for name, _ in sized)
         first = edge // HOUR_US
         step = -1 if desc else 1
@@ -218,11 +220,11 @@ class PostingWalk:
         return widest
 
     def _window(self, w_lo: int, w_hi: int) -> tuple[list[bytes], bool]:
-        """The matches in [w_lo, w_hi) µs, in walk order, and whether any sized list had a
-        bucket there. Of the sized filters (:meth:`_sized`), the one with the fewest bytes
-        in the window (STRLEN: O(1), mostly known from planning) is read whole; of the
-        others, only the buckets holding its members."""
-        sized = self._sized()
+        """The matches in [w_lo, w_hi) µs, in walk order, and whether any required list had
+        a bucket there. The list with the fewest bytes in the window (STRLEN: O(1), mostly
+        known from planning) is read whole; of the others, only the buckets holding its
+        members."""
+        sized = self.required
         keys_by_filter = [self._bucket_keys(name, value, w_lo, w_hi) for name, value in sized]
         sizes = self._sizes([key for keys in keys_by_filter for key in keys])
         totals = [sum(sizes[key] for key in keys) for keys in keys_by_filter]
@@ -246,14 +248,6 @@ class PostingWalk:
         matches = self._kept(matches, self.excluded, keep=False)
         matches.sort(reverse=self.order == "desc")
         return matches, any_list
-
-    def _sized(self) -> list[tuple[str, str]]:
-        """The filters whose lists are sized to plan windows and pick the list to walk: the
-        daily ones (an actor's or target's month is a few keys, and mostly the shortest)
-        when there are any, else all. The rest are read only where the walked list has
-        members, so a type's hourly lists are never sized beside an actor's."""
-        daily = [pair for pair in self.required if BUCKET_US[pair[0]] == DAY_US]
-        return daily or list(self.required)
 
     def _sizes(self, keys: list[str]) -> dict[str, int]:
         """Bytes of each list (0: none), the lists already read without asking Redis."""
