@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -56,6 +56,7 @@ MAX_DAILY_WINDOW_HOURS = 24 * 31
 # one hour: a page never sorts a week of a busy value.
 WINDOW_BYTES = 512 * 1024
 MEMBER_BYTES = 57  # a member with a 36-character id, and its newline
+BODY_BYTES = 1_024  # what reading one event's body costs, counted in bytes of lists
 # Time-index members one step of an exclusion-only walk (``outcome=success`` alone) reads.
 TIME_CHUNK = 1_000
 # After a sorted list's last member at a given µs: no id has a byte above "~".
@@ -134,6 +135,9 @@ class PostingWalk:
     excluded: Sequence[tuple[str, str]]  # lists a match must not be in
     order: str
     bounds: Bounds
+    # the (field, value) pairs of the events of these members (None: gone), read from their
+    # bodies: a filter whose lists would cost more bytes than the bodies is checked so
+    indexes_of: Callable[[list[bytes]], list[set[tuple[str, str]] | None]] | None = None
     _lists: dict[str, list[bytes]] = field(default_factory=dict)
     _sets: dict[str, set[bytes]] = field(default_factory=dict)
     _bytes: dict[str, int] = field(default_factory=dict)
@@ -242,12 +246,31 @@ class PostingWalk:
         matches = [m for m in walk if self.bounds.admits(m)]
         others = [pair for pair in self.required if pair != sized[walk_at]]
         for pair in others:
-            matches = self._kept(matches, [pair], keep=True)
+            if self.indexes_of is not None and self._cheaper_by_bodies(matches, pair):
+                matches = self._kept_by_bodies(matches, pair)
+            else:
+                matches = self._kept(matches, [pair], keep=True)
             if not matches:
                 return [], any_list
         matches = self._kept(matches, self.excluded, keep=False)
         matches.sort(reverse=self.order == "desc")
         return matches, any_list
+
+    def _cheaper_by_bodies(self, members: list[bytes], pair: tuple[str, str]) -> bool:
+        """Whether reading ``members``' bodies costs fewer bytes than the lists of ``pair``
+        in their buckets not read yet (a busy actor's members against a type's hourly
+        lists: a few hundred bodies instead of megabytes of lists)."""
+        name, value = pair
+        keys = {self._bucket_key(name, value, micros_of(m)) for m in members}
+        unread = [key for key in keys if key not in self._lists]
+        sizes = self._sizes(unread)
+        return sum(sizes[key] for key in unread) > len(members) * BODY_BYTES
+
+    def _kept_by_bodies(self, members: list[bytes], pair: tuple[str, str]) -> list[bytes]:
+        assert self.indexes_of is not None
+        self.examined += len(members)
+        indexes = self.indexes_of(members)
+        return [m for m, index in zip(members, indexes, strict=True) if index and pair in index]
 
     def _sizes(self, keys: list[str]) -> dict[str, int]:
         """Bytes of each list (0: none), the lists already read without asking Redis."""

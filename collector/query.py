@@ -33,7 +33,7 @@ from collector import scripts
 from collector.compression import Codec
 from collector.cursors import CursorSigner
 from collector.errors import BadRequest
-from collector.events import INDEXED_FIELDS, UNINDEXED
+from collector.events import INDEXED_FIELDS, UNINDEXED, index_of
 from collector.keys import KeyNames
 from collector.postings import Bounds, PostingWalk
 from collector.schema import (
@@ -264,7 +264,14 @@ class Query:
             excluded = [(UNINDEXED[0], o) for o in OUTCOMES if o != UNINDEXED[1]]
         required = [pair for pair in pairs if pair != UNINDEXED]
         walk = PostingWalk(
-            self.redis, self.key_names, filters.tenant, required, excluded, filters.order, bounds
+            self.redis,
+            self.key_names,
+            filters.tenant,
+            required,
+            excluded,
+            filters.order,
+            bounds,
+            indexes_of=lambda members: self._indexes_of(filters.tenant, members),
         )
         result = walk.run(limit + 1, PAGE_BUDGET, PAGE_TIME_BUDGET_S)
         members: list[str] = []
@@ -289,6 +296,14 @@ class Query:
         exhausted = result.done and read == len(result.members)
         last = result.members[read - 1].decode() if read else ""
         return self._finish(filters, limit, members, docs, exhausted, last)
+
+    def _indexes_of(self, tenant: str, members: list[bytes]) -> list[set[tuple[str, str]] | None]:
+        """The (field, value) index pairs of the events of index members (None: gone)."""
+        ids = [m[m.index(b"|") + 1 :] for m in members]
+        values = cast(list[bytes | None], self.redis.hmget(self.key_names.events(tenant), ids))
+        present = [v for v in values if v]
+        bodies = iter(self.codec.decode_many(tenant, present))
+        return [set(index_of(orjson.loads(next(bodies)))) if v else None for v in values]
 
     def _page_by_time(self, filters: Filters, limit: int, after: str | None) -> Page:
         """A page of a list with no filter but time, from the time index (query.lua)."""

@@ -143,11 +143,15 @@ FILTER_SETS = [
 
 @pytest.mark.parametrize("filters", FILTER_SETS)
 @pytest.mark.parametrize("order", ["desc", "asc"])
-def test_filters_in_combination_walk_to_exactly_the_matches(client, stored, filters, order):
+def test_filters_in_combination_walk_to_exactly_the_matches(
+    client, stored, filters, order, monkeypatch
+):
     params = {**filters, "order": order}
     want = expect(stored, {k: _utc(k, v) for k, v in filters.items()}, order)
     assert walk(client, params, limit=4) == want
     assert walk(client, params, limit=1000) == want
+    monkeypatch.setattr(postings, "BODY_BYTES", 0)  # the second filter on: from the bodies
+    assert walk(client, params, limit=4) == want
 
 
 @pytest.mark.parametrize("order", ["desc", "asc"])

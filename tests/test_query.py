@@ -277,13 +277,25 @@ def test_the_time_index_script_examines_at_most_its_budget(service, monkeypatch)
     assert spy.calls and all(examined <= budget == 3 for budget, examined in spy.calls)
 
 
-def test_filters_spread_over_days_walk_to_exactly_the_matches(service):
+@pytest.mark.parametrize("body_bytes", [postings.BODY_BYTES, 0])
+def test_filters_spread_over_days_walk_to_exactly_the_matches(service, monkeypatch, body_bytes):
+    # body_bytes 0: every filter but the walked one is checked on the events' bodies
+    monkeypatch.setattr(postings, "BODY_BYTES", body_bytes)
+    by_bodies = []
+    real = postings.PostingWalk._kept_by_bodies
+
+    def kept_by_bodies(walk, members, pair):
+        by_bodies.append(pair)
+        return real(walk, members, pair)
+
+    monkeypatch.setattr(postings.PostingWalk, "_kept_by_bodies", kept_by_bodies)
     _store_hourly(service, 120)  # five days: the actor and target lists are daily
     for order in ("desc", "asc"):
         for filters, keep in [
             (Filters(target_id="t3"), lambda i: i % 5 == 3),
             (Filters(service="svc1", outcome="failure"), lambda i: i % 3 == 1 and i % 2),
             (Filters(outcome="success", target_id="t1"), lambda i: i % 2 == 0 and i % 5 == 1),
+            (Filters(service="svc2", target_id="t4"), lambda i: i % 3 == 2 and i % 5 == 4),
         ]:
             expected = [f"e{i:04d}" for i in reversed(range(120)) if keep(i)]
             got = _walk(service, replace(filters, order=order), 3)
@@ -292,6 +304,7 @@ def test_filters_spread_over_days_walk_to_exactly_the_matches(service):
         got = _walk(service, Filters(target_id="t2", order=order, **window), 2)
         expected = [f"e{i:04d}" for i in reversed(range(30, 80)) if i % 5 == 2]
         assert got == (expected if order == "desc" else expected[::-1])
+    assert bool(by_bodies) == (body_bytes == 0)
 
 
 def test_windows_narrowed_to_their_byte_budget_give_the_same_walk(service, monkeypatch):
