@@ -1,6 +1,7 @@
--- One bounded step of a filtered, ordered walk over one tenant's indexes.
--- KEYS[1] events hash, KEYS[2..] the index sets that must all contain a member
--- (the time index when there is no filter). The set with the fewest members in the
+-- One bounded step of an ordered walk over one tenant's sorted-set indexes.
+-- KEYS[1] events hash, KEYS[2..] the index sets that must all contain a member.
+-- collector.query calls it with the time index alone (lists with no field filter): the
+-- filters have posting lists (collector.postings), walked by the API process. The set with the fewest members in the
 -- range is walked; the others are checked with ZMSCORE, so the cost follows the most
 -- selective filter. A call examines at most `budget` members, so no call blocks Redis
 -- for long whatever the filters; the caller resumes after `last_examined` (when

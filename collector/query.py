@@ -3,12 +3,14 @@
 Pagination is by key (the last index member seen), not by offset, so walking the
 cursors returns every matching event exactly once even while new ones arrive.
 
-The work of one page is bounded: each script call examines at most ``SCAN_BUDGET``
-index members and returns at most ``CALL_ITEMS`` events, and a page stops once it has
-examined ``PAGE_BUDGET`` members that do not match (or spent ``PAGE_TIME_BUDGET_S``
-mostly on such members); work that finds matches is O(page) and always completes the
-page. Filters whose sets share few or no events (``type`` plus ``outcome=failure`` for a
-type that never fails) would otherwise walk a whole set; instead the page comes back
+A list with field filters walks their posting lists (:mod:`collector.postings`); one
+with none but ``since``/``until`` walks the time index through ``query.lua``, each call
+examining at most ``SCAN_BUDGET`` members and returning at most ``CALL_ITEMS`` events.
+Either way the work of one page is bounded: it stops once it has examined
+``PAGE_BUDGET`` members that do not match (or spent ``PAGE_TIME_BUDGET_S`` mostly on
+such members); work that finds matches is O(page) and always completes the page.
+Filters whose lists share few or no events (``type`` plus ``outcome=failure`` for a
+type that never fails) would otherwise walk them whole; instead the page comes back
 short, even empty, with a ``next_cursor`` that resumes the walk where it stopped.
 Only a ``null`` ``next_cursor`` says that no match is left.
 A cursor records a fingerprint of the filters and order it was made for; using it
@@ -57,8 +59,8 @@ DEFAULT_LIMIT = 100
 # than a few ms (a member costs 4-8 us at a million events: 2,000 made calls of up to
 # 8 ms there, 1,000 of up to 5 ms at 300,000; docs/benchmarks.md).
 SCAN_BUDGET = 500
-# Non-matching members one page examines at most, over its calls, and the time after
-# which it makes no further call while mostly meeting those: a request answers within
+# Non-matching members one page of a filtered list examines at most, and the time after
+# which it reads no further window while mostly meeting those: a request answers within
 # ~20 ms whatever its filters.
 PAGE_BUDGET = 8_000
 # Events one script call returns at most: a limit=1000 page takes five calls, none long.
