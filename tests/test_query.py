@@ -21,18 +21,19 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LATER = T0 + timedelta(days=30)  # received then: events up to a month after T0 are not future
 
 
-def _store(service, n: int, start: int = 0, **fields) -> None:
+def _store(service, n: int, start: int = 0, step=timedelta(seconds=1), **fields) -> None:
+    """Event ``i`` occurs ``i`` steps after T0; received a month after T0 (so not future)."""
     events = []
     for i in range(start, start + n):
         ev = event(
             id=f"e{i:04d}",
-            occurred_at=format_utc(T0 + timedelta(seconds=i)),
+            occurred_at=format_utc(T0 + i * step),
             service=f"svc{i % 3}",
             outcome=("success", "failure")[i % 2],
             target={"id": f"t{i % 5}"},
             **fields,
         )
-        events.append(prepare(ev, T0))
+        events.append(prepare(ev, LATER))
     writer = BatchWriter(service.redis, service.settings)
     assert not writer.write([Delivery(e.id, e) for e in events]).failed
 
@@ -138,19 +139,7 @@ class ScriptSpy:
 
 def _store_hourly(service, n: int = 60, **fields) -> None:
     """Event ``i`` occurs at hour ``i`` (so every event is in a bucket of its own)."""
-    events = []
-    for i in range(n):
-        ev = event(
-            id=f"e{i:04d}",
-            occurred_at=format_utc(T0 + timedelta(hours=i)),
-            service=f"svc{i % 3}",
-            outcome=("success", "failure")[i % 2],
-            target={"id": f"t{i % 5}"},
-            **fields,
-        )
-        events.append(prepare(ev, LATER))
-    writer = BatchWriter(service.redis, service.settings)
-    assert not writer.write([Delivery(e.id, e) for e in events]).failed
+    _store(service, n, step=timedelta(hours=1), **fields)
 
 
 def _store_disjoint(service, n: int = 60) -> None:
