@@ -1,7 +1,8 @@
 -- Remove events of one tenant (retention). KEYS[1] events hash, KEYS[2] time index,
 -- KEYS[3] seq index, KEYS[4] integrity tree size, KEYS[5] purged-seq bitmap, KEYS[6] the
 -- tenant's legal hold (nothing is removed while it exists: {-1, 0}), then, per event,
--- its nk posting lists (collector.postings), from which its member is removed. ARGV[1] '1' when integrity is on; then per event: id, member, nk.
+-- its nk posting lists (collector.postings), from which its member is removed.
+-- ARGV[1] '1' when integrity is on; then per event: id, member, nk.
 -- With integrity on, an event not yet in the tree (seq > tree size) is kept until it is:
 -- its leaf hash is computed from it. Each purged seq gets its bit set, so verify reports
 -- it as purged by policy, not missing. The seq counter is left alone: seq never goes back.
