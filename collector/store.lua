@@ -18,9 +18,21 @@ local seen = {}  -- ids stored earlier in this batch
 local bodies, by_time, by_seq = {}, {}, {}
 local by_key, key_order = {}, {}
 local duplicates = 0
+-- which ids are stored already: one HMGET for the batch, not an HEXISTS per event
+local ids = {}
+for a = 1, #ARGV, 4 do
+  ids[#ids + 1] = ARGV[a]
+end
+local stored = {}
+for i = 1, #ids, 4000 do
+  local found = redis.call('HMGET', KEYS[1], unpack(ids, i, math.min(i + 3999, #ids)))
+  for j, value in ipairs(found) do
+    if value then stored[ids[i + j - 1]] = true end
+  end
+end
 for a = 1, #ARGV, 4 do
   local id, member, body, nk = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  if seen[id] == nil and redis.call('HEXISTS', KEYS[1], id) == 0 then
+  if seen[id] == nil and not stored[id] then
     seen[id] = true
     seq = seq + 1
     -- as digits: Lua writes a number it concatenates with "%.14g" (1e+14 from 10^14 on)
