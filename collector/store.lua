@@ -10,30 +10,37 @@
 -- Each key is written once per call, with every new event's member at once: one ZADD or
 -- APPEND per key instead of one per event saves ~1.5 us of Redis CPU per member
 -- (docs/benchmarks.md), and a batch's events share their time index, type and service.
+-- one command per key, its arguments in slices (Lua's unpack takes a few thousand at
+-- most); calls `each` with every reply
+local function sliced(command, key, args, each)
+  for i = 1, #args, 4000 do
+    local reply = redis.call(command, key, unpack(args, i, math.min(i + 3999, #args)))
+    if each then each(i, reply) end
+  end
+end
+
 local out = {}
 local k = 7
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 local first = seq
-local seen = {}  -- ids stored earlier in this batch
 local bodies, by_time, by_seq = {}, {}, {}
 local by_key, key_order = {}, {}
 local duplicates = 0
--- which ids are stored already: one HMGET for the batch, not an HEXISTS per event
-local ids = {}
+-- ids stored already, and then also those stored earlier in this batch: one HMGET for
+-- the batch, not an HEXISTS per event
+local ids, stored = {}, {}
 for a = 1, #ARGV, 4 do
   ids[#ids + 1] = ARGV[a]
 end
-local stored = {}
-for i = 1, #ids, 4000 do
-  local found = redis.call('HMGET', KEYS[1], unpack(ids, i, math.min(i + 3999, #ids)))
+sliced('HMGET', KEYS[1], ids, function(i, found)
   for j, value in ipairs(found) do
     if value then stored[ids[i + j - 1]] = true end
   end
-end
+end)
 for a = 1, #ARGV, 4 do
   local id, member, body, nk = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  if seen[id] == nil and not stored[id] then
-    seen[id] = true
+  if not stored[id] then
+    stored[id] = true
     seq = seq + 1
     -- as digits: Lua writes a number it concatenates with "%.14g" (1e+14 from 10^14 on)
     local digits = string.format('%d', seq)
@@ -67,18 +74,11 @@ for a = 1, #ARGV, 4 do
   k = k + nk
 end
 
--- one command per key, its arguments in slices (Lua's unpack takes a few thousand at most)
-local function write(command, key, args)
-  for i = 1, #args, 4000 do
-    redis.call(command, key, unpack(args, i, math.min(i + 3999, #args)))
-  end
-end
-
 if seq > first then
   redis.call('SET', KEYS[2], string.format('%d', seq))
-  write('HSET', KEYS[1], bodies)
-  write('ZADD', KEYS[3], by_time)
-  write('ZADD', KEYS[4], by_seq)
+  sliced('HSET', KEYS[1], bodies)
+  sliced('ZADD', KEYS[3], by_time)
+  sliced('ZADD', KEYS[4], by_seq)
   for _, key in ipairs(key_order) do
     redis.call('APPEND', key, table.concat(by_key[key], '\n') .. '\n')
   end

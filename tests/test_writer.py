@@ -77,3 +77,28 @@ def test_a_seq_past_ten_to_the_fourteen_is_stored_as_its_digits(service):
     )
     assert result.stored == [("a", 10**14)]
     assert service.store.get_raw("acme", "big").endswith(b',"seq":100000000000000}')
+
+
+def test_a_batch_larger_than_the_scripts_argument_slices_is_stored_whole(service):
+    # 4,500 events in one store call: the script reads stored ids and writes each key in
+    # slices of 4,000 arguments (2,000 index members); ids repeat across the slices
+    from collector.query import Filters
+
+    deliveries = [Delivery(str(i), _event(id=f"e{i}", tenant="acme")) for i in range(4_400)]
+    deliveries += [Delivery(f"again-{i}", _event(id=f"e{i}", tenant="acme")) for i in range(100)]
+    writer = BatchWriter(service.redis, service.settings)
+    assert writer.write(deliveries[:50]).stored  # some ids already stored before the call
+    result = writer.write(deliveries)
+    # 50 stored before the call, 100 repeated within it
+    assert len(result.stored) == 4_350 and len(result.duplicates) == 150 and not result.failed
+    assert sorted(seq for _, seq in result.stored) == list(range(51, 4_401))  # dense
+    assert service.store.count("acme") == 4_400
+    assert service.redis.zcard(service.key_names.time_index("acme")) == 4_400
+    assert service.redis.zcard(service.key_names.seq_index("acme")) == 4_400
+    walked, cursor = 0, None
+    while True:
+        page = service.query.page(Filters(tenant="acme", actor_id="alice"), 1000, cursor)
+        walked += len(page.items)
+        if (cursor := page.next_cursor) is None:
+            break
+    assert walked == 4_400  # each member appended once to the actor's list
