@@ -198,18 +198,17 @@ class PostingWalk:
         ``WINDOW_BYTES``."""
         # every filter is sized: an actor's daily lists are not always the shortest (a rare
         # type's hourly ones can be), and walking the wrong one reads many times the lists
-        sized = self.required
-        daily = all(BUCKET_US[name] == DAY_US for name, _ in sized)
+        daily = all(BUCKET_US[name] == DAY_US for name, _ in self.required)
         first = edge // HOUR_US
         step = -1 if desc else 1
         left = abs(first - (lo // HOUR_US if desc else hi // HOUR_US)) + 1
         widest = min(MAX_DAILY_WINDOW_HOURS if daily else MAX_WINDOW_HOURS, left)
         target = need * 2 * MEMBER_BYTES
-        hours_in = [BUCKET_US[name] // HOUR_US for name, _ in sized]
+        hours_in = [BUCKET_US[name] // HOUR_US for name, _ in self.required]
         for count in sorted({min(8, widest), min(32, widest), widest}):
             keys = [
                 [self._bucket_key(name, value, (first + step * n) * HOUR_US) for n in range(count)]
-                for name, value in sized
+                for name, value in self.required
             ]
             sizes = self._sizes([key for row in keys for key in row])
             held = [0.0] * len(keys)
@@ -228,8 +227,9 @@ class PostingWalk:
         a bucket there. The list with the fewest bytes in the window (STRLEN: O(1), mostly
         known from planning) is read whole; of the others, only the buckets holding its
         members."""
-        sized = self.required
-        keys_by_filter = [self._bucket_keys(name, value, w_lo, w_hi) for name, value in sized]
+        keys_by_filter = [
+            self._bucket_keys(name, value, w_lo, w_hi) for name, value in self.required
+        ]
         sizes = self._sizes([key for keys in keys_by_filter for key in keys])
         totals = [sum(sizes[key] for key in keys) for keys in keys_by_filter]
         any_list = any(totals)
@@ -244,7 +244,7 @@ class PostingWalk:
             walk += bucket[bisect_left(bucket, low) : bisect_left(bucket, high)]
         self.examined += len(walk)
         matches = [m for m in walk if self.bounds.admits(m)]
-        others = [pair for pair in self.required if pair != sized[walk_at]]
+        others = [pair for i, pair in enumerate(self.required) if i != walk_at]
         for pair in others:
             if self.indexes_of is not None and self._cheaper_by_bodies(matches, pair):
                 matches = self._kept_by_bodies(matches, pair)
@@ -286,10 +286,10 @@ class PostingWalk:
         return self.key_names.posting_list(self.tenant, name, micros // BUCKET_US[name], value)
 
     def _bucket_keys(self, name: str, value: str, w_lo: int, w_hi: int) -> list[str]:
+        """The lists of one filter value covering [w_lo, w_hi) µs."""
         width = BUCKET_US[name]
-        k = self.key_names
         buckets = range(w_lo // width, (w_hi - 1) // width + 1)
-        return [k.posting_list(self.tenant, name, b, value) for b in buckets]
+        return [self.key_names.posting_list(self.tenant, name, b, value) for b in buckets]
 
     def _fetch(self, keys: list[str]) -> None:
         """Read and sort the lists not yet read by this walk, in one MGET (one slot)."""
@@ -307,14 +307,10 @@ class PostingWalk:
         only the buckets holding some of ``members`` are read."""
         if not lists or not members:
             return members
-        k, tenant = self.key_names, self.tenant
-        wanted: dict[bytes, list[str]] = {}
-        for m in members:
-            micros = micros_of(m)
-            wanted[m] = [
-                k.posting_list(tenant, name, micros // BUCKET_US[name], value)
-                for name, value in lists
-            ]
+        wanted = {
+            m: [self._bucket_key(name, value, micros_of(m)) for name, value in lists]
+            for m in members
+        }
         keys = list(dict.fromkeys(key for ks in wanted.values() for key in ks))
         self._fetch(keys)
         for key in keys:
