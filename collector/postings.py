@@ -68,6 +68,11 @@ def micros_of(member: str | bytes) -> int:
     return int(member[:18])
 
 
+def event_id_of(member: bytes) -> bytes:
+    """The event id an index member ends with."""
+    return member[member.index(b"|") + 1 :]
+
+
 def buckets_of(pairs: Iterable[tuple[str, str]], micros: int) -> list[tuple[str, int, str]]:
     """(field, bucket, value) of each (field, value) an event with this ``occurred_at`` is
     listed under."""

@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import redis
@@ -32,12 +32,11 @@ from marshmallow import RAISE, Schema, ValidationError
 from marshmallow import fields as mf
 
 from collector import scripts
-from collector.compression import Codec
 from collector.cursors import CursorSigner
 from collector.errors import BadRequest
 from collector.events import INDEXED_FIELDS, UNINDEXED, index_of
 from collector.keys import KeyNames
-from collector.postings import Bounds, PostingWalk
+from collector.postings import Bounds, PostingWalk, event_id_of
 from collector.schema import (
     EVENT_ID_RULE,
     NAME_PATTERN,
@@ -51,6 +50,7 @@ from collector.schema import (
 )
 from collector.scripts import ScriptCall
 from collector.sequence import SeqReader
+from collector.store import Store
 from collector.timefmt import sort_key
 
 MAX_LIMIT = 1000
@@ -236,7 +236,8 @@ class Query:
     def __init__(self, redis_client: redis.Redis, key_names: KeyNames) -> None:
         self.redis = redis_client
         self.key_names = key_names
-        self.codec = Codec(redis_client, key_names.dictionary, lambda tenant, n: [])
+        self.store = Store(redis_client, key_names)
+        self.codec = self.store.codec
         self.cursors = CursorSigner(redis_client, key_names.secret("cursor"))
         self.by_seq = SeqReader(redis_client, key_names)
 
@@ -265,6 +266,14 @@ class Query:
         if UNINDEXED in pairs:  # outcome=success: neither failure nor unknown
             excluded = [(UNINDEXED[0], o) for o in OUTCOMES if o != UNINDEXED[1]]
         required = [pair for pair in pairs if pair != UNINDEXED]
+        # bodies read by the walk to check a filter on, by member: the page reuses them
+        bodies: dict[bytes, bytes | None] = {}
+
+        def indexes_of(members: list[bytes]) -> list[set[tuple[str, str]] | None]:
+            raws = self.store.get_raw_many(filters.tenant, [event_id_of(m) for m in members])
+            bodies.update(zip(members, raws, strict=True))
+            return [set(index_of(orjson.loads(raw))) if raw else None for raw in raws]
+
         walk = PostingWalk(
             self.redis,
             self.key_names,
@@ -273,24 +282,22 @@ class Query:
             excluded,
             filters.order,
             bounds,
-            indexes_of=lambda members: self._indexes_of(filters.tenant, members),
+            indexes_of=indexes_of,
         )
         result = walk.run(limit + 1, PAGE_BUDGET, PAGE_TIME_BUDGET_S)
         members: list[str] = []
         docs: list[bytes] = []
-        events = self.key_names.events(filters.tenant)
         read = 0  # members whose bodies were read
         while read < len(result.members) and sum(map(len, docs)) < PAGE_BYTES:
             chunk = result.members[read : read + CALL_ITEMS]
             read += len(chunk)
-            values = cast(
-                list[bytes | None],
-                self.redis.hmget(events, [m[m.index(b"|") + 1 :] for m in chunk]),
-            )
-            # an index entry whose event is gone (mid-purge) is skipped
-            found = [(m, v) for m, v in zip(chunk, values, strict=True) if v]
-            docs += self.codec.decode_many(filters.tenant, [v for _, v in found])
-            members += [m.decode() for m, _ in found]
+            unread = [m for m in chunk if m not in bodies]
+            raws = self.store.get_raw_many(filters.tenant, [event_id_of(m) for m in unread])
+            bodies.update(zip(unread, raws, strict=True))
+            for member in chunk:  # an index entry whose event is gone (mid-purge) is skipped
+                if (body := bodies[member]) is not None:
+                    members.append(member.decode())
+                    docs.append(body)
         if not result.done and len(result.members) <= limit and read == len(result.members):
             # the walk stopped on its budget: the page is what it found, and the next one
             # resumes where it stopped (past members that do not match)
@@ -298,14 +305,6 @@ class Query:
         exhausted = result.done and read == len(result.members)
         last = result.members[read - 1].decode() if read else ""
         return self._finish(filters, limit, members, docs, exhausted, last)
-
-    def _indexes_of(self, tenant: str, members: list[bytes]) -> list[set[tuple[str, str]] | None]:
-        """The (field, value) index pairs of the events of index members (None: gone)."""
-        ids = [m[m.index(b"|") + 1 :] for m in members]
-        values = cast(list[bytes | None], self.redis.hmget(self.key_names.events(tenant), ids))
-        present = [v for v in values if v]
-        bodies = iter(self.codec.decode_many(tenant, present))
-        return [set(index_of(orjson.loads(next(bodies)))) if v else None for v in values]
 
     def _page_by_time(self, filters: Filters, limit: int, after: str | None) -> Page:
         """A page of a list with no filter but time, from the time index (query.lua)."""

@@ -278,6 +278,24 @@ def test_filters_spread_over_days_walk_to_exactly_the_matches(service, monkeypat
         return real(walk, members, pair)
 
     monkeypatch.setattr(postings.PostingWalk, "_kept_by_bodies", kept_by_bodies)
+    fetched: list[list[bytes]] = []
+    real_get = service.query.store.get_raw_many
+
+    def get_raw_many(tenant, ids, **kwargs):
+        fetched.append(list(ids))
+        return real_get(tenant, ids, **kwargs)
+
+    monkeypatch.setattr(service.query.store, "get_raw_many", get_raw_many)
+    real_page = service.query.page
+
+    def page(*args, **kwargs):
+        fetched.clear()
+        result = real_page(*args, **kwargs)
+        ids = [i for batch in fetched for i in batch]
+        assert len(ids) == len(set(ids))  # a body a page checked a filter on is read once
+        return result
+
+    monkeypatch.setattr(service.query, "page", page)
     _store_hourly(service, 120)  # five days: the actor and target lists are daily
     for order in ("desc", "asc"):
         for filters, keep in [
