@@ -322,7 +322,7 @@ class Query:
         want = limit + 1  # one more than asked, to know whether a next page exists
         while True:
             call_items = min(want - len(members), CALL_ITEMS)
-            args = [filters.order, lo, hi, call_items, SCAN_BUDGET, 0]
+            args = [filters.order, lo, hi, call_items, SCAN_BUDGET]
             result = scripts.run(self.redis, ScriptCall("query", keys, args))
             done, rest = int(result[0]), result[3:]
             last = result[1].decode()
