@@ -162,12 +162,12 @@ class Store:
         ``outcome=success`` set is deleted unread (no list: ``UNINDEXED``)."""
         k = self.key_names
         skip = {k.time_index(tenant).encode(), k.seq_index(tenant).encode()}
-        prefix = k.field_index(tenant, "", "")[:-2]  # ...:ix:
+        pattern = k.field_index_pattern(tenant)  # "<tag>:ix:*"
         converted = 0
-        for key in list(self.redis.scan_iter(match=k.field_index_pattern(tenant), count=1000)):
+        for key in list(self.redis.scan_iter(match=pattern, count=1000)):
             if key in skip or self.redis.type(key) != b"zset":
                 continue
-            name, _, value = key.decode()[len(prefix) + 1 :].partition(":")
+            name, _, value = key.decode()[len(pattern) - 1 :].partition(":")
             if (name, value) != UNINDEXED and name in BUCKET_US:
                 for first in range(0, int(self.redis.zcard(key)), chunk):
                     members = cast(list[bytes], self.redis.zrange(key, first, first + chunk - 1))
