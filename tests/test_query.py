@@ -346,3 +346,28 @@ def test_a_sparse_value_is_read_in_few_windows(service, monkeypatch):
     page = service.query.page(Filters(target_id="t3"), 100)
     assert len(page.items) == 96 and page.next_cursor is None
     assert len(windows) == 1  # sized with STRLEN: the 20 days of daily lists at once
+
+
+def test_an_event_decades_older_than_the_rest_is_reached_over_the_gap(service, monkeypatch):
+    # a producer's clock (or a hostile one) can put one event 36 years back: the walk jumps
+    # the empty years through the time index instead of reading them a week at a time
+    _store_hourly(service, 30)
+    old = event(id="ancient", occurred_at="1990-01-01T00:00:00Z", service="svc0")
+    old["target"] = {"id": "t0"}
+    writer = BatchWriter(service.redis, service.settings)
+    assert not writer.write([Delivery("ancient", prepare(old, LATER))]).failed
+    windows = []
+    real = postings.PostingWalk._window
+
+    def window(walk, w_lo, w_hi):
+        windows.append(w_lo)
+        return real(walk, w_lo, w_hi)
+
+    monkeypatch.setattr(postings.PostingWalk, "_window", window)
+    filters = Filters(service="svc0", target_id="t0")  # e0000, e0015, and the ancient one
+    for order in ("desc", "asc"):
+        windows.clear()
+        got = _walk(service, replace(filters, order=order), 10)
+        expected = ["e0015", "e0000", "ancient"]
+        assert got == (expected if order == "desc" else expected[::-1])
+        assert len(windows) < 20  # 36 years a week at a time would be ~1,900 windows
