@@ -16,6 +16,7 @@ from collector import merkle
 from collector.checkpoint import open_checkpoint
 from collector.client import Producer
 from collector.livecheck import verify_tenant
+from collector.query import Filters
 from collector.service import AuditService
 from collector.signing import load_signer
 from collector.timefmt import format_utc, now_utc
@@ -72,6 +73,9 @@ def test_events_not_yet_in_the_tree_are_kept_until_they_are(redis_client, isetti
     service = AuditService(redis_client, isettings)
     assert service.maintenance.purge_expired() == 0  # not integrated: kept
     assert service.store.get("acme", "e1") is not None
+    # and still found by the filters: a kept event keeps its members in the posting lists
+    page = service.query.page(Filters(tenant="acme", actor_id="alice", type="user.login"))
+    assert len(page.items) == 2
     StreamWorker(redis_client, isettings, name="w").run_burst()  # integrates and signs
     redis_client.delete(isettings.key_names.lock("retention"))
     assert service.maintenance.purge_expired() == 2
