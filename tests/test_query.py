@@ -164,6 +164,21 @@ def _small_windows(monkeypatch) -> None:
     monkeypatch.setattr(postings, "MEMBER_BYTES", 1)
 
 
+class WindowSpy:
+    """Records every window a posting-list walk reads: (hours it spans, whether it found)."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.windows: list[tuple[int, bool]] = []
+        real = postings.PostingWalk._window
+
+        def window(walk, w_lo, w_hi):
+            result = real(walk, w_lo, w_hi)
+            self.windows.append(((w_hi - w_lo) // postings.HOUR_US, bool(result[0])))
+            return result
+
+        monkeypatch.setattr(postings.PostingWalk, "_window", window)
+
+
 def test_a_page_stops_at_its_budget_and_resumes_where_it_stopped(service, monkeypatch):
     monkeypatch.setattr(query_module, "PAGE_BUDGET", 4)  # members examined that do not match
     _small_windows(monkeypatch)
@@ -197,7 +212,7 @@ def test_no_common_event_is_answered_in_bounded_empty_pages(service, monkeypatch
         spy = WalkSpy(monkeypatch)
         page = service.query.page(filters, 10)
         assert page.items == [] and spy.walks[0][1] <= 8 + 24 * 7
-        # newest first, windows of 1, 2 and 4 hours of type b pass the budget: cut short
+        # newest first, one-member windows of type b pass the budget: cut short
         # (oldest first, the windows before type b's first event hold no list of it)
         assert order == "asc" or page.next_cursor is not None
         assert _walk(service, filters, 10) == []
@@ -319,33 +334,17 @@ def test_windows_narrowed_to_their_byte_budget_give_the_same_walk(service, monke
     filters = Filters(service="svc1", outcome="failure")
     wide = _walk(service, filters, 7)
     monkeypatch.setattr(postings, "WINDOW_BYTES", 1)  # under one member: one-hour windows
-    sizes: list[int] = []
-    real = postings.PostingWalk._window
-
-    def window(walk, w_lo, w_hi):
-        result = real(walk, w_lo, w_hi)
-        if result[0]:  # a window that read lists and found
-            sizes.append((w_hi - w_lo) // postings.HOUR_US)
-        return result
-
-    monkeypatch.setattr(postings.PostingWalk, "_window", window)
+    spy = WindowSpy(monkeypatch)
     assert _walk(service, filters, 7) == wide and len(wide) == 20
-    assert max(sizes) == 1
+    assert max(hours for hours, found in spy.windows if found) == 1
 
 
 def test_a_sparse_value_is_read_in_few_windows(service, monkeypatch):
     _store_hourly(service, 24 * 20, type="rare")  # 20 days; target t3 on every fifth hour
-    windows = []
-    real = postings.PostingWalk._window
-
-    def window(walk, w_lo, w_hi):
-        windows.append((w_hi - w_lo) // postings.HOUR_US)
-        return real(walk, w_lo, w_hi)
-
-    monkeypatch.setattr(postings.PostingWalk, "_window", window)
+    spy = WindowSpy(monkeypatch)
     page = service.query.page(Filters(target_id="t3"), 100)
     assert len(page.items) == 96 and page.next_cursor is None
-    assert len(windows) == 1  # sized with STRLEN: the 20 days of daily lists at once
+    assert len(spy.windows) == 1  # sized with STRLEN: the 20 days of daily lists at once
 
 
 def test_an_event_decades_older_than_the_rest_is_reached_over_the_gap(service, monkeypatch):
@@ -356,18 +355,11 @@ def test_an_event_decades_older_than_the_rest_is_reached_over_the_gap(service, m
     old["target"] = {"id": "t0"}
     writer = BatchWriter(service.redis, service.settings)
     assert not writer.write([Delivery("ancient", prepare(old, LATER))]).failed
-    windows = []
-    real = postings.PostingWalk._window
-
-    def window(walk, w_lo, w_hi):
-        windows.append(w_lo)
-        return real(walk, w_lo, w_hi)
-
-    monkeypatch.setattr(postings.PostingWalk, "_window", window)
+    spy = WindowSpy(monkeypatch)
     filters = Filters(service="svc0", target_id="t0")  # e0000, e0015, and the ancient one
     for order in ("desc", "asc"):
-        windows.clear()
+        spy.windows.clear()
         got = _walk(service, replace(filters, order=order), 10)
         expected = ["e0015", "e0000", "ancient"]
         assert got == (expected if order == "desc" else expected[::-1])
-        assert len(windows) < 20  # 36 years a week at a time would be ~1,900 windows
+        assert len(spy.windows) < 20  # 36 years a week at a time would be ~1,900 windows
