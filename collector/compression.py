@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 TRAIN_AFTER = 1000
 DICTIONARY_BYTES = 16 * 1024
 LEVEL = 3  # ~3 us per 900-byte body; higher levels gain a few bytes for much more time
+# fastCOVER's segment and d-mer sizes, fixed: left out, zstd tries many pairs and keeps
+# the best, ~4x the time (~50 ms against ~12 ms for 1,000 events of ~1 KB) for frames
+# within 1% of the same size (docs/benchmarks.md, "Dictionary training")
+TRAIN_K, TRAIN_D = 1024, 8
 MAX_BODY = 1 << 20  # a stored event is far smaller (AUDIT_MAX_EVENT_BYTES plus what we add)
 
 
@@ -116,7 +120,9 @@ class Codec:
             return None
         # The frames hold bodies without their closing brace and seq: train on the same.
         trimmed: list[Any] = [raw[: raw.rfind(b',"seq":')] for raw in samples]
-        trained = zstandard.train_dictionary(DICTIONARY_BYTES, trimmed, level=LEVEL)
+        trained = zstandard.train_dictionary(
+            DICTIONARY_BYTES, trimmed, k=TRAIN_K, d=TRAIN_D, level=LEVEL
+        )
         self.redis.set(self.dictionary_key(tenant), trained.as_bytes(), nx=True)
         return self._dictionary(tenant)
 
