@@ -2,7 +2,9 @@
 -- KEYS[1] the stream, KEYS[2] a hash of what was ever added to it, fields "bytes" and
 -- "entries" (same slot).
 -- ARGV[1] group, ARGV[2] most unconsumed entries, ARGV[3] most unconsumed bytes,
--- ARGV[4] fields per entry (f), then for each entry its f field names and values.
+-- ARGV[4] s, the number of field/value pairs every entry shares (received_at, ...), then
+-- those 2s names and values, then each entry's event JSON (its "event" field).
+-- Shared fields go once, not once per entry: the API packs one argument per event.
 -- Returns {'ok', id1, id2, ...} or {'full', 'events'|'bytes', how many now}.
 --
 -- The check and the adds are one step, so concurrent requests cannot all pass the
@@ -10,10 +12,15 @@
 -- limit, so it ends over by at most one batch. Unconsumed bytes are estimated from the
 -- entries not yet acked (lag + pending) times the stream's mean entry size.
 local group, max_events, max_bytes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local per = tonumber(ARGV[4]) * 2
-local n = (#ARGV - 4) / per
-local incoming = 0
-for i = 5, #ARGV do incoming = incoming + #ARGV[i] end
+local first = 5 + tonumber(ARGV[4]) * 2
+local n = #ARGV - first + 1
+local fields, shared_bytes = {'event', ''}, 0
+for i = 5, first - 1 do
+  fields[#fields + 1] = ARGV[i]
+  shared_bytes = shared_bytes + #ARGV[i]
+end
+local incoming = n * (#'event' + shared_bytes)
+for i = first, #ARGV do incoming = incoming + #ARGV[i] end
 
 local unconsumed = 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -37,9 +44,8 @@ if held > max_bytes then
   return {'full', 'bytes', math.floor(held)}
 end
 local out = {'ok'}
-for e = 0, n - 1 do
-  local fields = {}
-  for i = 1, per do fields[i] = ARGV[4 + e * per + i] end
+for i = first, #ARGV do
+  fields[2] = ARGV[i]
   out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(fields))
 end
 redis.call('HINCRBY', KEYS[2], 'bytes', incoming)

@@ -124,14 +124,10 @@ class IngestStreams:
         for event, blob in zip(events, encoded, strict=True):
             stream = self.http_stream_for(str(event.get("tenant") or "default"))
             by_stream.setdefault(stream, []).append(blob)
-        names = ["event", *extra]
+        shared = [part for pair in extra.items() for part in pair]
         ids: list[str] = []
         for stream, blobs in by_stream.items():
-            args: list[Any] = [GROUP, max_events, max_bytes, len(names)]
-            for blob in blobs:
-                args += ["event", blob]
-                for name, value in extra.items():
-                    args += [name, value]
+            args: list[Any] = [GROUP, max_events, max_bytes, len(extra), *shared, *blobs]
             call = ScriptCall("http_add", [stream, self.key_names.stream_bytes(stream)], args)
             if replica_wait_ms is None:
                 reply = scripts.run(self.redis, call)
