@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields, missing
@@ -51,6 +52,8 @@ class Pattern(fields.String):
         self.pattern = pattern
         self.rule = rule
         self.metadata = {"pattern": f"^{pattern.pattern}$", **self.metadata}
+        match = pattern.fullmatch
+        self.quick = lambda value: type(value) is str and match(value) is not None
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or self.pattern.fullmatch(value) is None:
@@ -68,6 +71,8 @@ class Text(fields.String):
             self.metadata = {"minLength": min_len, **self.metadata}
         if max_len is not None:
             self.metadata = {"maxLength": max_len, **self.metadata}
+        top = max_len if max_len is not None else float("inf")
+        self.quick = lambda value: type(value) is str and min_len <= len(value) <= top
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
@@ -86,6 +91,8 @@ class Choice(fields.String):
         super().__init__(**kwargs)
         self.choices = frozenset(choices)
         self.metadata = {"enum": list(choices), **self.metadata}
+        allowed = self.choices
+        self.quick = lambda value: type(value) is str and value in allowed
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or value not in self.choices:
@@ -136,6 +143,17 @@ class _Slow(Exception):
     """The fast path met something it leaves to marshmallow's full load."""
 
 
+class _Step(NamedTuple):
+    """One field of a LeanSchema's fast path."""
+
+    name: str
+    field: fields.Field[Any]
+    default: Any
+    validate: bool  # the field has validators beyond its own checks
+    quick: Callable[[Any], bool] | None  # for fields whose valid values load as themselves
+    nested: LeanSchema | None  # for LeanNested: its schema's fast path
+
+
 class LeanSchema(Schema):
     """A Schema whose ``load`` takes a fast path for plain valid input.
 
@@ -146,7 +164,7 @@ class LeanSchema(Schema):
     and their messages are marshmallow's own.
     """
 
-    _lean: tuple[frozenset[str], tuple[tuple[str, Any, Any, bool], ...]] | None
+    _lean: tuple[frozenset[str], tuple[_Step, ...]] | None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -155,8 +173,13 @@ class LeanSchema(Schema):
         for name, field in self.load_fields.items():
             if field.data_key not in (None, name) or field.attribute not in (None, name):
                 simple = False
-            steps.append((name, field, field.load_default, bool(field.validators)))
-        self._lean = (frozenset(n for n, *_ in steps), tuple(steps)) if simple else None
+            validate = bool(field.validators)
+            quick = None if validate else getattr(field, "quick", None)
+            nested = None
+            if isinstance(field, LeanNested) and field.unknown is None and not validate:
+                nested = field.lean_schema()
+            steps.append(_Step(name, field, field.load_default, validate, quick, nested))
+        self._lean = (frozenset(step.name for step in steps), tuple(steps)) if simple else None
 
     def fast_load(self, data: Any) -> dict[str, Any]:
         """The loaded dict, or ``_Slow``/``ValidationError`` (then use ``load``)."""
@@ -164,7 +187,7 @@ class LeanSchema(Schema):
         if plan is None or type(data) is not dict or not plan[0].issuperset(data):
             raise _Slow
         out: dict[str, Any] = {}
-        for name, field, default, validate in plan[1]:
+        for name, field, default, validate, quick, nested in plan[1]:
             raw = data.get(name, missing)
             if raw is missing:
                 if field.required:
@@ -174,10 +197,17 @@ class LeanSchema(Schema):
                 continue
             if raw is None:
                 raise _Slow
-            value = field._deserialize(raw, name, data)
-            if validate:
-                field._validate(value)
-            out[name] = value
+            if quick is not None:  # a valid value loads as itself: one call says so
+                if not quick(raw):
+                    raise _Slow
+                out[name] = raw
+            elif nested is not None:
+                out[name] = nested.fast_load(raw)
+            else:
+                value = field._deserialize(raw, name, data)
+                if validate:
+                    field._validate(value)
+                out[name] = value
         return out
 
     def load(self, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None) -> Any:
@@ -191,6 +221,11 @@ class LeanSchema(Schema):
 
 class LeanNested(fields.Nested):
     """``Nested`` that uses a LeanSchema's fast path (documented like any Nested)."""
+
+    def lean_schema(self) -> LeanSchema | None:
+        """The nested schema when it has a fast path (a LeanSchema), else None."""
+        schema = self.schema
+        return schema if isinstance(schema, LeanSchema) else None
 
     def _deserialize(
         self, value: Any, attr: Any, data: Any, partial: Any = None, **kwargs: Any

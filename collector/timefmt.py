@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 # RFC 3339 date-time, offset required. Python's fromisoformat alone also takes
 # week dates, naive times and other ISO 8601 forms that RFC 3339 does not.
 _RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.(\d+))?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 )
 _EPOCH0 = datetime(1, 1, 1, tzinfo=UTC)
 SORT_KEY_DIGITS = 18
@@ -20,29 +20,42 @@ def parse_rfc3339(value: str) -> datetime:
     Raises ValueError with a short message otherwise. Fractions beyond microseconds
     are truncated.
     """
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
         raise ValueError("Not an RFC 3339 date-time with an offset (e.g. 2026-01-31T12:00:00Z).")
     text = value
-    dot = text.find(".")
-    if dot != -1:
-        end = dot + 1
-        while end < len(text) and text[end].isdigit():
-            end += 1
-        if end - dot > 7:  # more than microseconds: fromisoformat would reject it
-            text = text[: dot + 7] + text[end:]
+    fraction = match.end(1) - match.start(1) if match.start(1) != -1 else 0
+    if fraction > 6:  # more than microseconds: fromisoformat would reject it
+        text = text[: match.start(1) + 6] + text[match.end(1) :]
+    if not text.isupper():  # a lowercase "t" or "z" (or no letter at all: a space, an offset)
+        text = text.replace("z", "Z").replace("t", "T")
     try:
-        parsed = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+        parsed = datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        raise ValueError("Not a valid date-time.") from None
+    if parsed.tzinfo is UTC:  # "Z": already what astimezone would make
+        return parsed
+    try:
         return parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # overflow: an offset pushes it past year 1 or 9999
+    except OverflowError:  # an offset pushes it past year 1 or 9999
         raise ValueError("Not a valid date-time.") from None
 
 
 def format_utc(moment: datetime) -> str:
     """The one output form: UTC, microseconds, ``Z`` (e.g. ``2026-01-31T12:00:00.000000Z``)."""
+    global _last_formatted
+    last = _last_formatted
+    if last[0] is moment:  # a batch's events share one received_at: formatted once
+        return last[1]
     # isoformat, unlike strftime("%Y"), pads years below 1000 to four digits
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    text = utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    _last_formatted = (moment, text)
+    return text
+
+
+# (datetime, its format_utc): one tuple, replaced whole, so threads read a matching pair
+_last_formatted: tuple[datetime | None, str] = (None, "")
 
 
 def now_utc() -> datetime:

@@ -24,10 +24,10 @@ from helpers import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from collector.events import normalized_input, prepare, validate
-from collector.schema import DATA_MAX_DEPTH
+from collector.schema import DATA_MAX_DEPTH, EVENT_SCHEMA, _Slow
 from collector.timefmt import format_utc, parse_rfc3339
 
 # ---------------------------------------------------------------------------- property tests
@@ -304,3 +304,51 @@ def test_property_one_broken_rule_is_rejected_and_keyed_by_its_field(case):
     assert_only_error_at(messages, *path)
     with pytest.raises(ValidationError):
         prepare(raw, RECEIVED)
+
+
+def _full_load(raw: Any) -> dict[str, Any] | ValidationError:
+    """marshmallow's own load, past the fast path."""
+    try:
+        return Schema.load(EVENT_SCHEMA, raw)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        return exc
+
+
+@PROPERTY
+@given(st.one_of(valid_events().map(lambda case: case[0]), broken_events().map(lambda c: c[0])))
+def test_property_the_fast_path_loads_what_marshmallow_loads(raw):
+    """Whatever the fast path accepts, marshmallow accepts and loads the same; what it
+    refuses, the full load answers (valid events and events with one broken rule)."""
+    try:
+        fast: dict[str, Any] | None = EVENT_SCHEMA.fast_load(raw)
+    except (_Slow, ValidationError):
+        fast = None
+    full = _full_load(raw)
+    if fast is not None:
+        assert fast == full
+    if isinstance(full, ValidationError):
+        with pytest.raises(ValidationError):
+            EVENT_SCHEMA.load(raw)
+    else:
+        assert EVENT_SCHEMA.load(raw) == full
+
+
+def test_the_fast_path_takes_a_plain_valid_event():
+    """The property above would pass if the fast path never answered: it does, for the
+    common event (every field that has a quick check, both nested schemas)."""
+    raw = {
+        "id": "e-1",
+        "tenant": "acme",
+        "type": "user.login",
+        "service": "auth",
+        "occurred_at": "2026-11-28T09:00:00Z",
+        "actor": {"id": "alice", "type": "user", "ip": "203.0.113.7", "user_agent": ""},
+        "target": {"id": "t-1", "type": "invoice", "name": "Invoice 1"},
+        "outcome": "failure",
+        "request_id": "r",
+        "trace_id": "",
+        "data": {"a": [1, {"b": None}]},
+    }
+    loaded = EVENT_SCHEMA.fast_load(raw)
+    assert loaded == _full_load(raw)
+    assert loaded["actor"] == {**raw["actor"]} and loaded["outcome"] == "failure"
