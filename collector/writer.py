@@ -1,7 +1,8 @@
 """The one write path: decoded deliveries in, stored events and dead letters out.
 
 The stream worker and the RQ job both write through :class:`BatchWriter`. One
-pipeline carries a batch's store-script calls (one per tenant), the tenants set
+pipeline carries a batch's store-script calls (each of one tenant's events, at most
+``store.CALL_EVENTS``), the tenants set
 and its dead letters; each is idempotent, so a batch that is written again after
 a crash stores and dead-letters nothing twice.
 """
@@ -9,7 +10,7 @@ a crash stores and dead-letters nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -27,8 +28,9 @@ S = TypeVar("S")
 
 log = logging.getLogger(__name__)
 
-# Events one script call stores at most: a call blocks Redis while it runs (a 60,000-event
-# RQ job in one call held it for 630 ms); a few hundred keep each call to a few ms.
+# Events one round trip writes at most (in store calls of ``store.CALL_EVENTS``): a
+# 60,000-event RQ job in one script call once held Redis for 630 ms, and a bounded chunk
+# also bounds what a failure sends back to be retried one by one.
 CHUNK = 256
 
 
@@ -181,33 +183,36 @@ class BatchWriter:
             else:
                 events.append((delivery.source, delivery.item))
         calls = self.store.store_calls([event for _, event in events])
+        tenants = list(dict.fromkeys(call.tenant for call in calls))
 
         def fill(pipe: Pipeline) -> None:
-            for call in calls.values():
-                scripts.pipe_call(pipe, call)
-            if calls:
-                pipe.sadd(self.store.key_names.tenants, *calls)
+            for call in calls:
+                scripts.pipe_call(pipe, call.call)
+            if tenants:
+                pipe.sadd(self.store.key_names.tenants, *tenants)
             for _, letter in letters:
                 scripts.pipe_call(pipe, self.streams.dead_letter_call(letter))
 
         _, replies = scripts.execute(self.redis, fill)
-        # The replies in the order fill added them: one per tenant (the seqs of its events,
-        # in order, 0 for a duplicate), the SADD when there were events, one per letter.
+        # The replies in the order fill added them: one per store call (the seqs of its
+        # events, in order, 0 for a duplicate), the SADD when there were events, one per
+        # letter. Each event gets its seq, or the error of its call (or of the SADD).
         tenants_added = replies[len(calls)] if calls else None
-        seqs: dict[str, Iterator[int] | Exception] = {}
-        for tenant, reply in zip(calls, replies, strict=False):
+        outcomes: dict[str, list[int | Exception]] = {tenant: [] for tenant in tenants}
+        for call, reply in zip(calls, replies, strict=False):
             failure = reply if isinstance(reply, Exception) else tenants_added
-            seqs[tenant] = failure if isinstance(failure, Exception) else iter(reply)
-            if not isinstance(reply, Exception):
-                self.store.stored(tenant, reply)  # compression starts once a tenant can
-        for source, event in events:
-            tenant_seqs = seqs[event.tenant]
-            if isinstance(tenant_seqs, Exception):
-                result.failed.append((source, tenant_seqs))
+            if isinstance(failure, Exception):
+                outcomes[call.tenant] += [failure] * call.events
                 continue
-            seq = int(next(tenant_seqs))
-            if seq:
-                result.stored.append((source, seq))
+            outcomes[call.tenant] += [int(seq) for seq in reply]
+            self.store.stored(call.tenant, reply)  # compression starts once a tenant can
+        by_tenant = {tenant: iter(seqs) for tenant, seqs in outcomes.items()}
+        for source, event in events:
+            outcome = next(by_tenant[event.tenant])
+            if isinstance(outcome, Exception):
+                result.failed.append((source, outcome))
+            elif outcome:
+                result.stored.append((source, outcome))
             else:
                 result.duplicates.append(source)
         letter_replies = replies[len(calls) + 1 :] if calls else replies

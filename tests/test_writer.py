@@ -5,6 +5,8 @@ from __future__ import annotations
 from helpers import event
 
 from collector import scripts
+from collector import store as store_module
+from collector import writer as writer_module
 from collector.events import prepare
 from collector.streams import DeadLetter
 from collector.timefmt import now_utc
@@ -79,10 +81,14 @@ def test_a_seq_past_ten_to_the_fourteen_is_stored_as_its_digits(service):
     assert service.store.get_raw("acme", "big").endswith(b',"seq":100000000000000}')
 
 
-def test_a_batch_larger_than_the_scripts_argument_slices_is_stored_whole(service):
-    # 4,500 events in one store call: the script reads stored ids and writes each key in
-    # slices of 4,000 arguments (2,000 index members); ids repeat across the slices
+def test_a_batch_larger_than_the_scripts_argument_slices_is_stored_whole(service, monkeypatch):
+    # 4,500 events in one store call (the limits that keep calls short lifted): the script
+    # reads stored ids and writes each key in slices of 4,000 arguments (2,000 index
+    # members); ids repeat across the slices
     from collector.query import Filters
+
+    monkeypatch.setattr(store_module, "CALL_EVENTS", 10_000)
+    monkeypatch.setattr(writer_module, "CHUNK", 10_000)
 
     deliveries = [Delivery(str(i), _event(id=f"e{i}", tenant="acme")) for i in range(4_400)]
     deliveries += [Delivery(f"again-{i}", _event(id=f"e{i}", tenant="acme")) for i in range(100)]
@@ -102,3 +108,39 @@ def test_a_batch_larger_than_the_scripts_argument_slices_is_stored_whole(service
         if (cursor := page.next_cursor) is None:
             break
     assert walked == 4_400  # each member appended once to the actor's list
+
+
+def test_a_batch_goes_in_store_calls_of_at_most_call_events(service):
+    """Each store call blocks Redis while it runs: a tenant's events go in calls of at
+    most CALL_EVENTS, in order, and their seqs come back to the right deliveries."""
+    deliveries = [Delivery(f"a{i}", _event(id=f"a{i}", tenant="acme")) for i in range(150)]
+    deliveries.insert(70, Delivery("g", _event(id="g", tenant="globex")))
+    calls = service.store.store_calls([d.item for d in deliveries])
+    assert [(c.tenant, c.events, len(c.call.args) // 4) for c in calls] == [
+        ("acme", 64, 64),
+        ("acme", 64, 64),
+        ("acme", 22, 22),
+        ("globex", 1, 1),
+    ]
+    result = BatchWriter(service.redis, service.settings).write(deliveries)
+    assert result.stored == [
+        (d.source, 1 if d.source == "g" else int(d.source[1:]) + 1) for d in deliveries
+    ]
+
+
+def test_a_failing_store_call_fails_only_the_events_it_carried(service, monkeypatch):
+    """Of one tenant's calls in a batch, the one that fails takes only its own events."""
+    failing = service.redis.script_load("return redis.error_reply('boom')")
+    real = scripts.pipe_call
+
+    def second_fails(pipe, call):  # the call carrying e64 on
+        if call.script == "store" and call.args[0] == "e64":
+            pipe.execute_command("EVALSHA", failing, 0)
+        else:
+            real(pipe, call)
+
+    monkeypatch.setattr(scripts, "pipe_call", second_fails)
+    deliveries = [Delivery(i, _event(id=f"e{i}", tenant="acme")) for i in range(100)]
+    result = BatchWriter(service.redis, service.settings)._write_chunk(deliveries)
+    assert [source for source, _ in result.failed] == list(range(64, 100))
+    assert [source for source, _ in result.stored] == list(range(64))
