@@ -157,11 +157,18 @@ def slowlog_max(client: redis.Redis) -> tuple[float, str]:
     client.slowlog_reset()
     if not entries:
         return 0.0, "none over 1 ms"
+    from collector import scripts
+
+    script_of = {scripts.sha(name): name for name in scripts.NAMES}
     names = []
     for entry in entries[:3]:
         command = entry["command"]
         text = command.decode(errors="replace") if isinstance(command, bytes) else str(command)
-        names.append(f"{text.split(' ')[0][:12]} {entry['duration'] / 1000:.1f}")
+        words = text.split(" ")
+        name = words[0][:12]
+        if name.upper() == "EVALSHA" and len(words) > 1:  # which script
+            name = f"{name} {script_of.get(words[1], words[1][:8])}"
+        names.append(f"{name} {entry['duration'] / 1000:.1f}")
     return entries[0]["duration"] / 1000, ", ".join(names)
 
 
