@@ -81,12 +81,15 @@ def _filled_in_too_large(size: int, limit: int, index: int | None) -> PayloadToo
     )
 
 
-def _split(body: bytes, settings: Settings) -> tuple[list[bytes] | None, AuditError | None]:
-    """The body's items (None: not an array), and a shape error to report after the
-    content type (400 not JSON, 422 too deep). Raises the 413s: too many events, one
-    too large. Nothing is parsed whole, and nothing recursive runs on deep input: depth
-    is checked on each item (at most AUDIT_MAX_EVENT_BYTES, so the check's own copies
-    stay small), and an array nested past orjson's limit is refused by orjson unbuilt.
+def _split(
+    body: bytes, settings: Settings
+) -> tuple[list[tuple[bytes, Any]] | None, AuditError | None]:
+    """The body's items with their values when finding them parsed them (None: not an
+    array; ``jsonscan.array_values``), and a shape error to report after the content
+    type (400 not JSON, 422 too deep). Raises the 413s: too many events, one too large.
+    Nothing is parsed whole, and nothing recursive runs on deep input: depth is checked
+    on each item (at most AUDIT_MAX_EVENT_BYTES, so the check's own copies stay small),
+    and an array nested past orjson's limit is refused by orjson unbuilt.
     """
     limit = settings.max_event_bytes
     first = body.lstrip(b" \t\r\n")[:1]
@@ -97,9 +100,9 @@ def _split(body: bytes, settings: Settings) -> tuple[list[bytes] | None, AuditEr
         if first != b"[":
             _check_depth(body, MAX_BODY_DEPTH - 1)
             return None, None
-        items = jsonscan.array_items(body, settings.max_batch, limit)
+        items = jsonscan.array_values(body, settings.max_batch, limit)
         for where in range(len(items)):  # where: named in the error
-            _check_depth(items[where], MAX_BODY_DEPTH - 1)
+            _check_depth(items[where][0], MAX_BODY_DEPTH - 1)
         return items, None
     except jsonscan.TooManyItems:
         raise PayloadTooLarge(
@@ -172,7 +175,7 @@ def decode(
         )
     make: Callable[[Any], Any] | None = None
     if binary_ce:
-        raw_items = [body]
+        raw_items = [(body, jsonscan.UNPARSED)]
         make = partial(_from_binary, headers, bool(body.strip()))
     elif media in (CE_STRUCTURED, CE_BATCH):
         make = cloudevents.to_event
@@ -180,8 +183,9 @@ def decode(
     if binary_ce and not body.strip():  # a binary-mode CloudEvent without data
         decoder.add_parsed(0, None)
     else:
-        for index, raw in enumerate(raw_items if raw_items is not None else [body]):
-            decoder.add(index, raw)
+        items = raw_items if raw_items is not None else [(body, jsonscan.UNPARSED)]
+        for index, (raw, value) in enumerate(items):
+            decoder.add(index, raw, value)
     return decoder.result(batch)
 
 
@@ -211,10 +215,14 @@ class _Decoder:
         self.inexact: jsoncodec.InexactNumber | None = None
         self.oversized: tuple[int, int] | None = None
 
-    def add(self, index: int, raw: bytes) -> None:
-        """Parse one event's JSON, then :meth:`add_parsed`."""
+    def add(self, index: int, raw: bytes, value: Any = jsonscan.UNPARSED) -> None:
+        """Parse one event's JSON (unless ``value`` is its parse already), then
+        :meth:`add_parsed`."""
         try:
-            payload = jsoncodec.loads(raw)
+            if value is jsonscan.UNPARSED:
+                payload = jsoncodec.loads(raw)
+            else:
+                payload = jsoncodec.exact(raw, value)
         except jsoncodec.InexactNumber as exc:  # valid JSON, not a storable event
             self.inexact = self.inexact or exc
             return

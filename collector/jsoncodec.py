@@ -42,6 +42,12 @@ def loads(raw: bytes | str) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise JSONError(str(exc).splitlines()[0]) from None
+    return exact(raw, value)
+
+
+def exact(raw: bytes | str, value: Any) -> Any:
+    """``value``, orjson's parse of ``raw``, once ``raw`` is known to hold no integer past
+    64 bits (which orjson reads as a float); raises :class:`InexactNumber` otherwise."""
     data = raw.encode() if isinstance(raw, str) else raw
     if _TWENTY_DIGITS in data.translate(_DIGIT_MAP):
         json.loads(data, parse_int=_exact_int)

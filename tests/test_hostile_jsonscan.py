@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from collector import jsonscan
 from collector.jsonscan import (
+    UNPARSED,
     ItemTooLarge,
     TooDeep,
     TooManyItems,
     Unbalanced,
     array_items,
+    array_values,
     could_be_deeper,
     depth,
 )
@@ -92,3 +97,58 @@ def test_an_item_nested_past_orjsons_limit_is_too_deep_not_malformed() -> None:
     raw = b"[" + b"[" * 3000 + b"]" * 3000 + b"]"
     with pytest.raises(TooDeep):
         array_items(raw, 1000, 65536)
+
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.text(alphabet=st.sampled_from('ab,{}[]"\\é: '), max_size=8),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(json_values, max_size=6), st.sampled_from([b"", b" ", b"\n  "]))
+def test_array_values_are_each_item_and_its_parse(batch, space) -> None:
+    """Strings and nested arrays full of "},{" and "]": every item is found whole, and a
+    value handed back is the item's own parse (a wrong guess is never taken)."""
+    parts = [orjson.dumps(v) for v in batch]
+    raw = b"[" + space + (b"," + space).join(parts) + space + b"]"
+    found = array_values(raw, 1000, 65536)
+    assert [orjson.loads(item) for item, _ in found] == batch
+    for (item, value), expected in zip(found, batch, strict=True):
+        assert value is UNPARSED or value == expected == orjson.loads(item)
+
+
+def test_array_values_parse_plain_objects_once() -> None:
+    raw = b'[{"a":1}, {"b":{"c":[1,2]}} ,{"d":"x"}]'
+    assert array_values(raw, 10, 100) == [
+        (b'{"a":1}', {"a": 1}),
+        (b' {"b":{"c":[1,2]}} ', {"b": {"c": [1, 2]}}),
+        (b'{"d":"x"}', {"d": "x"}),
+    ]
+
+
+def test_array_values_stop_guessing_once_a_guess_is_not_found(monkeypatch) -> None:
+    """An object followed by anything but another object has no guessable end within
+    the limit: the search scanned up to the limit once, and is not tried again."""
+    searches = []
+    real = jsonscan._OBJECT_END
+
+    class Counting:
+        def search(self, *args):
+            searches.append(args[1])
+            return real.search(*args)
+
+    monkeypatch.setattr(jsonscan, "_OBJECT_END", Counting())
+    raw = b"[" + b",".join([b'{"a":1},2'] * 200) + b"]"
+    found = array_values(raw, 1000, 65536)
+    assert [orjson.loads(item) for item, _ in found] == [{"a": 1}, 2] * 200
+    assert len(searches) == 1
