@@ -185,7 +185,9 @@ def decode(
     else:
         items = raw_items if raw_items is not None else [(body, jsonscan.UNPARSED)]
         for index, (raw, value) in enumerate(items):
+            items[index] = (raw, None)  # each parse is dropped once its event is done
             decoder.add(index, raw, value)
+            del value
     return decoder.result(batch)
 
 

@@ -39,6 +39,14 @@ _OBJECT_START = re.compile(rb"[ \t\r\n]*\{")
 _OBJECT_END = re.compile(rb"\}[ \t\r\n]*(?=,[ \t\r\n]*\{|\][ \t\r\n]*\Z)")
 
 
+# The parses array_values hands back live until the whole batch is validated: it keeps
+# those of at most about this many JSON values (counted by their separators, ~50-100
+# bytes of Python objects each), a batch of a hundred ~1 KB events whole, while a body
+# built of tiny values (60 KB of "[]" per event) is parsed one event at a time.
+KEEP_VALUES = 20_000
+_VALUE_SEPARATORS = (b",", b"[", b"{")
+
+
 class _Unparsed:
     """The value of an item whose end was found without parsing it: parse it yourself."""
 
@@ -133,8 +141,9 @@ def array_values(raw: bytes, max_items: int, max_item_bytes: int) -> list[tuple[
     array's end, then proved by parsing exactly that slice: an object parsed whole from
     the item's start ends at its own closing brace, so a guess that parses is the item.
     A guess that does not (a ``},{`` in a string or a nested array) falls back to
-    :func:`array_items`' way, and once no guess is found within the size limit the rest
-    of the array goes that way too, so no item's search scans more than the limit.
+    :func:`array_items`' way, and once no guess is found within the size limit, or the
+    parses kept pass :data:`KEEP_VALUES`, the rest of the array goes that way too: no
+    item's search scans more than the limit, and what is kept stays small.
     """
     view = memoryview(raw)
     pos = len(raw) - len(raw.lstrip(_WHITESPACE))
@@ -143,6 +152,7 @@ def array_values(raw: bytes, max_items: int, max_item_bytes: int) -> list[tuple[
     pos += 1
     items: list[tuple[bytes, Any]] = []
     guess = True
+    kept = 0  # JSON values held by the parses kept so far (about)
     if not raw[pos:].lstrip(_WHITESPACE).startswith(b"]"):
         while True:
             if len(items) == max_items:
@@ -154,11 +164,17 @@ def array_values(raw: bytes, max_items: int, max_item_bytes: int) -> list[tuple[
                 if found is None:
                     guess = False
                 else:
-                    try:
-                        value = orjson.loads(view[pos : found.start() + 1])
-                        size = found.end() - pos
-                    except orjson.JSONDecodeError:
-                        pass
+                    end = found.start() + 1
+                    values = sum(raw.count(c, pos, end) for c in _VALUE_SEPARATORS)
+                    if values + kept > KEEP_VALUES:  # the rest is parsed when validated
+                        guess = False
+                    else:
+                        try:
+                            value = orjson.loads(view[pos:end])
+                            size = found.end() - pos
+                            kept += values
+                        except orjson.JSONDecodeError:
+                            pass
             if size is None:
                 size = _value_size(view, pos, max_item_bytes)
             if size is None or size > max_item_bytes:

@@ -152,3 +152,16 @@ def test_array_values_stop_guessing_once_a_guess_is_not_found(monkeypatch) -> No
     found = array_values(raw, 1000, 65536)
     assert [orjson.loads(item) for item, _ in found] == [{"a": 1}, 2] * 200
     assert len(searches) == 1
+
+
+def test_array_values_keep_parses_of_a_bounded_number_of_values(monkeypatch) -> None:
+    """The parses handed back live until the batch is validated: past KEEP_VALUES (JSON
+    values counted by their separators) the items come back unparsed, to be parsed one
+    at a time."""
+    monkeypatch.setattr(jsonscan, "KEEP_VALUES", 6)
+    raw = orjson.dumps([{"a": 1, "b": 2}] * 5)  # 2 by the count: one "{", one ","
+    found = array_values(raw, 1000, 65536)
+    assert [value for _, value in found] == [{"a": 1, "b": 2}] * 3 + [UNPARSED] * 2
+    assert [orjson.loads(item) for item, _ in found] == [{"a": 1, "b": 2}] * 5
+    many = orjson.dumps([{"data": [[]] * 50}, {"a": 1}])  # one item over the budget
+    assert [value for _, value in array_values(many, 1000, 65536)] == [UNPARSED] * 2
