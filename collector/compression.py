@@ -37,7 +37,8 @@ DICTIONARY_BYTES = 16 * 1024
 LEVEL = 3  # ~3 us per 900-byte body; higher levels gain a few bytes for much more time
 # fastCOVER's segment and d-mer sizes, fixed: left out, zstd tries many pairs and keeps
 # the best, ~4x the time (~50 ms against ~12 ms for 1,000 events of ~1 KB) for frames
-# within 1% of the same size (docs/benchmarks.md, "Dictionary training")
+# within 1% of the same size (docs/benchmarks.md, "Shorter store calls, one parse per
+# HTTP event, cheaper validation")
 TRAIN_K, TRAIN_D = 1024, 8
 MAX_BODY = 1 << 20  # a stored event is far smaller (AUDIT_MAX_EVENT_BYTES plus what we add)
 

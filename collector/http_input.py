@@ -187,7 +187,6 @@ def decode(
         for index, (raw, value) in enumerate(items):
             items[index] = (raw, None)  # each parse is dropped once its event is done
             decoder.add(index, raw, value)
-            del value
     return decoder.result(batch)
 
 

@@ -200,12 +200,13 @@ class BatchWriter:
         tenants_added = replies[len(calls)] if calls else None
         outcomes: dict[str, list[int | Exception]] = {tenant: [] for tenant in tenants}
         for call, reply in zip(calls, replies, strict=False):
+            if not isinstance(reply, Exception):
+                self.store.stored(call.tenant, reply)  # compression starts once a tenant can
             failure = reply if isinstance(reply, Exception) else tenants_added
             if isinstance(failure, Exception):
                 outcomes[call.tenant] += [failure] * call.events
-                continue
-            outcomes[call.tenant] += [int(seq) for seq in reply]
-            self.store.stored(call.tenant, reply)  # compression starts once a tenant can
+            else:
+                outcomes[call.tenant] += [int(seq) for seq in reply]
         by_tenant = {tenant: iter(seqs) for tenant, seqs in outcomes.items()}
         for source, event in events:
             outcome = next(by_tenant[event.tenant])

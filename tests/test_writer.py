@@ -115,17 +115,19 @@ def test_a_batch_goes_in_store_calls_of_at_most_call_events(service):
     most CALL_EVENTS, in order, and their seqs come back to the right deliveries."""
     deliveries = [Delivery(f"a{i}", _event(id=f"a{i}", tenant="acme")) for i in range(150)]
     deliveries.insert(70, Delivery("g", _event(id="g", tenant="globex")))
+    deliveries.append(Delivery("again", _event(id="a3", tenant="acme")))  # in the last call
     calls = service.store.store_calls([d.item for d in deliveries])
     assert [(c.tenant, c.events, len(c.call.args) // 4) for c in calls] == [
         ("acme", 64, 64),
         ("acme", 64, 64),
-        ("acme", 22, 22),
+        ("acme", 23, 23),
         ("globex", 1, 1),
     ]
     result = BatchWriter(service.redis, service.settings).write(deliveries)
     assert result.stored == [
-        (d.source, 1 if d.source == "g" else int(d.source[1:]) + 1) for d in deliveries
+        (d.source, 1 if d.source == "g" else int(d.source[1:]) + 1) for d in deliveries[:-1]
     ]
+    assert result.duplicates == ["again"]  # stored by an earlier call of the same batch
 
 
 def test_a_failing_store_call_fails_only_the_events_it_carried(service, monkeypatch):
