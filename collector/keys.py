@@ -168,14 +168,10 @@ class KeyNames:
     def purged(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:purged"
 
-    def field_index(self, tenant: str, field: str, value: str) -> str:
-        """A filter value's sorted set, as releases before posting lists kept it (read only
-        by ``audit-trail migrate``, which converts and deletes it)."""
-        return f"{self.tenant_tag(tenant)}:ix:{field}:{value}"
-
     def field_index_pattern(self, tenant: str) -> str:
-        """A SCAN pattern matching :meth:`field_index` keys (and the time and seq indexes,
-        which the caller tells apart)."""
+        """A SCAN pattern matching the filter sets of releases before posting lists
+        (``<tag>:ix:<field>:<value>``, converted and deleted by ``audit-trail migrate``),
+        and the time and seq indexes, which the caller tells apart."""
         return f"{self.tenant_tag(tenant)}:ix:*"
 
     def posting_list(self, tenant: str, field: str, bucket: int, value: str) -> str:
