@@ -23,6 +23,7 @@ from redis.client import Pipeline
 NAMES = (
     "store",
     "purge",
+    "compact",
     "query",
     "deadletter",
     "xadd",

@@ -26,6 +26,11 @@ from collector.timefmt import sort_key
 # events took ~9 ms of Redis at a million events, and up to 25 ms on a loaded machine;
 # 64 keep a call near 2 ms. A batch's calls still go in one round trip (one pipeline).
 CALL_EVENTS = 64
+# Posting lists one compaction call rewrites at most (after a purge: compact.lua).
+COMPACT_LISTS = 128
+# Lists a purge leaves pending (their buckets not yet walked past) before it compacts them
+# all anyway: a list compacted early is only compacted again if a later step touches it.
+PENDING_LISTS = 20_000
 
 
 class StoreCall(NamedTuple):
@@ -211,9 +216,14 @@ class Store:
         """Remove the tenant's events whose ``occurred_at`` is before ``cutoff`` (with
         ``integrity``, only those already in the tenant's Merkle tree), ``chunk`` at a time
         (``on_step`` is called before each step); returns how many. Nothing is removed from
-        a tenant under legal hold (the purge script checks, each step)."""
+        a tenant under legal hold (the purge and compaction scripts check, each call).
+
+        The steps leave the posting lists alone; each list a step touched is compacted
+        once (:meth:`compact_lists`), when the walk has passed its bucket, or at the end.
+        """
         removed = 0
         upper = "(" + sort_key(cutoff)
+        pending: dict[str, int] = {}  # posting list -> the end of its bucket (µs)
         while True:
             if on_step is not None:
                 on_step()
@@ -224,22 +234,51 @@ class Store:
                 ),
             )
             if not members:
-                return removed
+                break
             docs: list[bytes | None] = self.redis.hmget(  # type: ignore[assignment]
                 self.key_names.events(tenant), [m.decode().split("|", 1)[1] for m in members]
             )
-            call = self.purge_call(tenant, members, docs, integrity)
+            call, lists = self.purge_call(tenant, members, docs, integrity)
             gone, kept = scripts.run(self.redis, call)
-            if int(gone) < 0:  # the tenant is under legal hold: the script removed nothing
+            if int(gone) < 0:  # under legal hold: the script removed nothing
                 return removed
             removed += int(gone)
-            if int(kept) == len(members):  # all waiting for the tree: next run
+            pending.update(lists)
+            # a bucket ending at or before the last member walked holds nothing unwalked
+            walked = micros_of(members[-1])
+            passed = [key for key, end in pending.items() if end <= walked]
+            if len(pending) - len(passed) > PENDING_LISTS:  # keep the bookkeeping small
+                passed = list(pending)
+            if passed and self.compact_lists(tenant, passed) < 0:
                 return removed
+            for key in passed:
+                del pending[key]
+            if int(kept) == len(members):  # all waiting for the tree: next run
+                break
+        self.compact_lists(tenant, list(pending))
+        return removed
+
+    def compact_lists(self, tenant: str, keys: list[str]) -> int:
+        """Drop from these posting lists the members whose event is gone, ``COMPACT_LISTS``
+        lists a call; returns how many members were dropped, or -1 when the tenant is
+        under legal hold (then nothing was touched)."""
+        k = self.key_names
+        dropped = 0
+        for first in range(0, len(keys), COMPACT_LISTS):
+            call = ScriptCall(
+                "compact", [k.events(tenant), k.hold(tenant), *keys[first : first + COMPACT_LISTS]]
+            )
+            found = int(scripts.run(self.redis, call))
+            if found < 0:
+                return -1
+            dropped += found
+        return dropped
 
     def purge_call(
         self, tenant: str, members: list[bytes], docs: list[bytes | None], integrity: bool = False
-    ) -> ScriptCall:
-        """The purge-script call removing these index members and their events."""
+    ) -> tuple[ScriptCall, dict[str, int]]:
+        """The purge-script call removing these index members and their events, and the
+        posting lists that hold them, each with the end of its bucket (µs)."""
         k = self.key_names
         call = ScriptCall(
             "purge",
@@ -253,10 +292,14 @@ class Store:
             ],
             ["1" if integrity else "0"],
         )
+        lists: dict[str, int] = {}
         for member, raw in zip(members, docs, strict=True):
             index = index_of(orjson.loads(self.codec.decode(tenant, raw))) if raw else ()
             pairs = [pair for pair in index if pair != UNINDEXED]
-            lists = buckets_of(pairs, micros_of(member))
-            call.keys.extend(k.posting_lists(tenant, lists))
-            call.args.extend((member.decode().split("|", 1)[1], member, len(lists)))
-        return call
+            buckets = buckets_of(pairs, micros_of(member))
+            for key, (name, bucket, _) in zip(
+                k.posting_lists(tenant, buckets), buckets, strict=True
+            ):
+                lists[key] = (bucket + 1) * BUCKET_US[name]
+            call.args.extend((member.decode().split("|", 1)[1], member))
+        return call, lists

@@ -124,3 +124,52 @@ def test_a_purge_takes_its_events_out_of_their_posting_lists(service, retention)
     assert set(after) < set(before)  # the lists left empty are gone
     page = service.query.page(Filters(tenant="acme", actor_id="alice"), 10)
     assert len(page.items) == 2
+
+
+def _list_members(service, tenant: str) -> dict[bytes, int]:
+    keys = service.redis.scan_iter(match=f"audit:t:{{{tenant}}}:pl:*")
+    return {k: service.redis.get(k).count(b"\n") for k in keys}
+
+
+def test_a_purge_rewrites_each_posting_list_once(service, monkeypatch):
+    """Steps leave the lists alone; each is compacted once when the walk has passed its
+    bucket. Rewritten at every step, a bucket of n events cost n/step rewrites of what
+    was left of it (40,000 events of one type-hour: 6 s of Redis)."""
+    from collector import scripts
+
+    store_aged(service, "acme", [40] * 30 + [1])  # 30 events in one hour, one recent
+    compacted: list[str] = []
+    real = scripts.run
+
+    def spy(client, call):
+        if call.script == "compact":
+            compacted.extend(call.keys[2:])
+        return real(client, call)
+
+    monkeypatch.setattr(scripts, "run", spy)
+    cutoff = now_utc() - timedelta(days=30)
+    assert service.store.purge_before("acme", cutoff, chunk=5) == 30  # six steps
+    assert sorted(compacted) == sorted(set(compacted)) and len(compacted) == 3
+    assert list(_list_members(service, "acme").values()) == [1, 1, 1]  # the recent event's
+
+
+def test_a_hold_set_before_the_lists_are_compacted_leaves_them_whole(service, monkeypatch):
+    from collector import scripts
+
+    store_aged(service, "acme", [40] * 10)
+    real = scripts.run
+
+    def hold_after_purge(client, call):
+        reply = real(client, call)
+        if call.script == "purge":
+            service.redis.set(service.key_names.hold("acme"), b"{}")
+        return reply
+
+    monkeypatch.setattr(scripts, "run", hold_after_purge)
+    cutoff = now_utc() - timedelta(days=30)
+    assert service.store.purge_before("acme", cutoff, chunk=4) == 4
+    assert set(_list_members(service, "acme").values()) == {10}  # untouched under the hold
+    monkeypatch.setattr(scripts, "run", real)
+    service.redis.delete(service.key_names.hold("acme"))
+    assert service.store.purge_before("acme", cutoff, chunk=4) == 6
+    assert _list_members(service, "acme") == {}  # compacted once the hold is lifted

@@ -13,6 +13,7 @@ from collector.events import prepare
 from collector.integrity import Integrity
 from collector.keys import KeyNames
 from collector.postings import buckets_of
+from collector.scripts import ScriptCall
 from collector.settings import Settings
 from collector.store import Store
 from collector.streams import DeadLetter, IngestStreams
@@ -63,10 +64,12 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
         prepare(event(id=f"p{i}", tenant="acme", target={"id": "t"}), now_utc()) for i in range(3)
     ]
     docs = [e.body + b',"seq":1}' for e in prepared]
-    call = store.purge_call("acme", [e.member.encode() for e in prepared], [*docs[:2], None])
-    # outcome=success has no list; the missing event has no list left to name
-    assert len(call.keys) == 6 + 4 + 4
-    assert len(_slots(call.keys)) == 1
+    call, lists = store.purge_call("acme", [e.member.encode() for e in prepared], [*docs[:2], None])
+    # outcome=success has no list; the missing event has no list left to name; the
+    # events share their actor, target, type and service (and so their lists)
+    assert len(call.keys) == 6 and len(lists) == 4
+    compact = ScriptCall("compact", [KeyNames().events("acme"), KeyNames().hold("acme"), *lists])
+    assert len(_slots(call.keys + compact.keys)) == 1
 
 
 def test_dead_letter_marker_shares_the_dead_streams_slot():
