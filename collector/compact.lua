@@ -8,7 +8,8 @@
 -- walk has passed the list's bucket: rewriting a bucket's list at every step of 250
 -- events made purging a busy bucket quadratic (40,000 events of one type in one hour:
 -- 6 s of Redis, docs/limits.md). Members of events that are still there (kept for the
--- integrity tree, or stored meanwhile) stay.
+-- integrity tree, or stored meanwhile) stay. The caller sends lists of up to 64 KB
+-- together; a longer one goes to compact_big.lua, a slice a call.
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return -1
 end

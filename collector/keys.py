@@ -29,6 +29,8 @@ Layout (prefix ``audit``):
     whose ``occurred_at`` falls in the time bucket (an hour for ``service``, ``type`` and
     ``outcome``, a day for ``actor_id`` and ``target_id``), in the order they were stored;
     ``outcome=success`` has none (it is "neither failure nor unknown")
+  - ``:pl-compacting``  a big posting list's compacted copy while a purge compacts it
+    in slices (renamed over the list at the end)
   - ``:ix:<field>:<value>``  releases before posting lists: the same members in one sorted
     set per filter value; ``audit-trail migrate`` converts and deletes them
   - ``:ix:seq``   sorted set, event id scored by its ``seq``: persistence order, for
@@ -167,6 +169,11 @@ class KeyNames:
 
     def purged(self, tenant: str) -> str:
         return f"{self.tenant_tag(tenant)}:purged"
+
+    def compacting(self, tenant: str) -> str:
+        """Scratch string of a big posting list being compacted after a purge
+        (``compact_big.lua``)."""
+        return f"{self.tenant_tag(tenant)}:pl-compacting"
 
     def field_index_pattern(self, tenant: str) -> str:
         """A SCAN pattern matching the filter sets of releases before posting lists

@@ -24,6 +24,7 @@ NAMES = (
     "store",
     "purge",
     "compact",
+    "compact_big",
     "query",
     "deadletter",
     "xadd",

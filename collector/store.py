@@ -26,8 +26,11 @@ from collector.timefmt import sort_key
 # events took ~9 ms of Redis at a million events, and up to 25 ms on a loaded machine;
 # 64 keep a call near 2 ms. A batch's calls still go in one round trip (one pipeline).
 CALL_EVENTS = 64
-# Posting lists one compaction call rewrites at most (after a purge: compact.lua).
+# Posting lists one compaction call (after a purge: compact.lua) rewrites at most, and
+# their bytes (~1,100 members: a few ms); a longer list is compacted alone, in slices of
+# that many bytes (compact_big.lua).
 COMPACT_LISTS = 128
+COMPACT_BYTES = 64 * 1024
 # Lists a purge leaves pending (their buckets not yet walked past) before it compacts them
 # all anyway: a list compacted early is only compacted again if a later step touches it.
 PENDING_LISTS = 20_000
@@ -259,17 +262,50 @@ class Store:
         return removed
 
     def compact_lists(self, tenant: str, keys: list[str]) -> int:
-        """Drop from these posting lists the members whose event is gone, ``COMPACT_LISTS``
-        lists a call; returns how many members were dropped, or -1 when the tenant is
-        under legal hold (then nothing was touched)."""
+        """Drop from these posting lists the members whose event is gone; returns how many
+        members were dropped, or -1 when the tenant is under legal hold (then the lists
+        are left as they are). Lists go up to ``COMPACT_LISTS`` and ``COMPACT_BYTES`` a
+        call; a longer one alone, a slice of ``COMPACT_BYTES`` a call, so that no call
+        blocks Redis for long whatever a bucket holds."""
         k = self.key_names
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.strlen(key)
+        sizes = dict(zip(keys, (int(n) for n in pipe.execute()), strict=True)) if keys else {}
+        groups: list[list[str]] = [[]]
+        held = 0
+        for key, size in sizes.items():
+            if size > COMPACT_BYTES:
+                continue  # alone, below
+            if len(groups[-1]) == COMPACT_LISTS or held + size > COMPACT_BYTES:
+                groups.append([])
+                held = 0
+            groups[-1].append(key)
+            held += size
         dropped = 0
-        for first in range(0, len(keys), COMPACT_LISTS):
-            call = ScriptCall(
-                "compact", [k.events(tenant), k.hold(tenant), *keys[first : first + COMPACT_LISTS]]
-            )
-            found = int(scripts.run(self.redis, call))
+        for group in groups:
+            if group:
+                call = ScriptCall("compact", [k.events(tenant), k.hold(tenant), *group])
+                found = int(scripts.run(self.redis, call))
+                if found < 0:
+                    return -1
+                dropped += found
+        for key in (key for key, size in sizes.items() if size > COMPACT_BYTES):
+            found = self._compact_big(tenant, key)
             if found < 0:
+                return -1
+            dropped += found
+        return dropped
+
+    def _compact_big(self, tenant: str, key: str) -> int:
+        """:meth:`compact_lists` for one list over ``COMPACT_BYTES``, a slice a call."""
+        k = self.key_names
+        keys = [k.events(tenant), k.hold(tenant), key, k.compacting(tenant)]
+        at, dropped = 0, 0
+        while at >= 0:
+            call = ScriptCall("compact_big", keys, [at, COMPACT_BYTES])
+            at, found = (int(n) for n in scripts.run(self.redis, call))
+            if at == -2:
                 return -1
             dropped += found
         return dropped

@@ -173,3 +173,67 @@ def test_a_hold_set_before_the_lists_are_compacted_leaves_them_whole(service, mo
     service.redis.delete(service.key_names.hold("acme"))
     assert service.store.purge_before("acme", cutoff, chunk=4) == 6
     assert _list_members(service, "acme") == {}  # compacted once the hold is lifted
+
+
+def _big_list(service, monkeypatch, n: int = 30) -> str:
+    """One type-hour list of ``n`` events, and slices of ~5 members for compact_big."""
+    from collector import store as store_module
+
+    monkeypatch.setattr(store_module, "COMPACT_BYTES", 300)
+    store_aged(service, "acme", [40] * n)
+    (key,) = [k for k in _list_members(service, "acme") if b":pl:type:" in k]
+    return key.decode()
+
+
+def test_a_big_list_is_compacted_in_slices_and_keeps_what_was_appended(service, monkeypatch):
+    from collector import scripts
+
+    key = _big_list(service, monkeypatch)
+    gone = [f"acme-{i}" for i in range(0, 30, 3)]
+    service.redis.hdel(service.key_names.events("acme"), *gone)  # purged, lists left alone
+    late = b"000000000000000001|late\n"
+    slices = []
+    real = scripts.run
+
+    def store_meanwhile(client, call):
+        if call.script == "compact_big":
+            slices.append(call.args[0])
+            if len(slices) == 2:  # the store appends a member between two slices
+                service.redis.append(key, late)
+                service.redis.hset(service.key_names.events("acme"), "late", b"{}")
+        return real(client, call)
+
+    monkeypatch.setattr(scripts, "run", store_meanwhile)
+    assert service.store.compact_lists("acme", [key]) == 10
+    assert len(slices) >= 3  # 30 members of ~27 bytes, 300 bytes a call
+    members = service.redis.get(key).split(b"\n")[:-1]
+    assert len(members) == 21 and members[-1] == late.strip()
+    assert not any(m.endswith(g.encode()) for m in members for g in gone)
+    assert not service.redis.exists(service.key_names.compacting("acme"))
+
+
+def test_a_hold_stops_a_sliced_compaction_and_leaves_the_list(service, monkeypatch):
+    from collector import scripts
+
+    key = _big_list(service, monkeypatch)
+    before = service.redis.get(key)
+    service.redis.hdel(service.key_names.events("acme"), "acme-0", "acme-1")
+    real = scripts.run
+
+    def hold_after_a_slice(client, call):
+        reply = real(client, call)
+        if call.script == "compact_big":
+            service.redis.set(service.key_names.hold("acme"), b"{}")
+        return reply
+
+    monkeypatch.setattr(scripts, "run", hold_after_a_slice)
+    assert service.store.compact_lists("acme", [key]) == -1
+    assert service.redis.get(key) == before
+    assert not service.redis.exists(service.key_names.compacting("acme"))
+
+
+def test_a_purge_compacts_a_big_bucket_in_slices(service, monkeypatch):
+    key = _big_list(service, monkeypatch)
+    cutoff = now_utc() - timedelta(days=30)
+    assert service.store.purge_before("acme", cutoff, chunk=7) == 30
+    assert not service.redis.exists(key)

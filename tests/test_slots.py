@@ -13,7 +13,6 @@ from collector.events import prepare
 from collector.integrity import Integrity
 from collector.keys import KeyNames
 from collector.postings import buckets_of
-from collector.scripts import ScriptCall
 from collector.settings import Settings
 from collector.store import Store
 from collector.streams import DeadLetter, IngestStreams
@@ -68,8 +67,9 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
     # outcome=success has no list; the missing event has no list left to name; the
     # events share their actor, target, type and service (and so their lists)
     assert len(call.keys) == 6 and len(lists) == 4
-    compact = ScriptCall("compact", [KeyNames().events("acme"), KeyNames().hold("acme"), *lists])
-    assert len(_slots(call.keys + compact.keys)) == 1
+    k = KeyNames()
+    compact = [k.events("acme"), k.hold("acme"), *lists, k.compacting("acme")]
+    assert len(_slots(call.keys + compact)) == 1  # compact.lua and compact_big.lua's keys
 
 
 def test_dead_letter_marker_shares_the_dead_streams_slot():
