@@ -172,7 +172,7 @@ class KeyNames:
 
     def compacting(self, tenant: str) -> str:
         """Scratch string of a big posting list being compacted after a purge
-        (``compact_big.lua``)."""
+        (``compact.lua``)."""
         return f"{self.tenant_tag(tenant)}:pl-compacting"
 
     def field_index_pattern(self, tenant: str) -> str:

@@ -24,7 +24,6 @@ NAMES = (
     "store",
     "purge",
     "compact",
-    "compact_big",
     "query",
     "deadletter",
     "xadd",

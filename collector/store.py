@@ -28,7 +28,7 @@ from collector.timefmt import sort_key
 CALL_EVENTS = 64
 # Posting lists one compaction call (after a purge: compact.lua) rewrites at most, and
 # their bytes (~1,100 members: a few ms); a longer list is compacted alone, in slices of
-# that many bytes (compact_big.lua).
+# that many bytes.
 COMPACT_LISTS = 128
 COMPACT_BYTES = 64 * 1024
 # Lists a purge leaves pending (their buckets not yet walked past) before it compacts them
@@ -262,11 +262,11 @@ class Store:
         return removed
 
     def compact_lists(self, tenant: str, keys: list[str]) -> int:
-        """Drop from these posting lists the members whose event is gone; returns how many
-        members were dropped, or -1 when the tenant is under legal hold (then the lists
-        are left as they are). Lists go up to ``COMPACT_LISTS`` and ``COMPACT_BYTES`` a
-        call; a longer one alone, a slice of ``COMPACT_BYTES`` a call, so that no call
-        blocks Redis for long whatever a bucket holds."""
+        """Drop from these posting lists the members whose event is gone (``compact.lua``);
+        returns how many members were dropped, or -1 when the tenant is under legal hold
+        (then the lists are left as they are). Lists go up to ``COMPACT_LISTS`` and
+        ``COMPACT_BYTES`` a call; a longer one alone, a slice of ``COMPACT_BYTES`` a call,
+        so that no call blocks Redis for long whatever a bucket holds."""
         k = self.key_names
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
@@ -283,31 +283,23 @@ class Store:
             groups[-1].append(key)
             held += size
         dropped = 0
-        for group in groups:
-            if group:
-                call = ScriptCall("compact", [k.events(tenant), k.hold(tenant), *group])
-                found = int(scripts.run(self.redis, call))
-                if found < 0:
+        work = [g for g in groups if g] + [[key] for key, s in sizes.items() if s > COMPACT_BYTES]
+        fixed = [k.events(tenant), k.hold(tenant), k.compacting(tenant)]
+        while work:
+            group, at = work.pop(0), 0
+            while True:
+                call = ScriptCall("compact", [*fixed, *group], [at, COMPACT_BYTES])
+                at, found, place = (int(n) for n in scripts.run(self.redis, call))
+                if at == -2:
                     return -1
                 dropped += found
-        for key in (key for key, size in sizes.items() if size > COMPACT_BYTES):
-            found = self._compact_big(tenant, key)
-            if found < 0:
-                return -1
-            dropped += found
-        return dropped
-
-    def _compact_big(self, tenant: str, key: str) -> int:
-        """:meth:`compact_lists` for one list over ``COMPACT_BYTES``, a slice a call."""
-        k = self.key_names
-        keys = [k.events(tenant), k.hold(tenant), key, k.compacting(tenant)]
-        at, dropped = 0, 0
-        while at >= 0:
-            call = ScriptCall("compact_big", keys, [at, COMPACT_BYTES])
-            at, found = (int(n) for n in scripts.run(self.redis, call))
-            if at == -2:
-                return -1
-            dropped += found
+                if at == -1:
+                    break
+                # a list longer than a slice (or grown since its STRLEN): on with it
+                # alone, the lists after it later
+                if place + 1 < len(group):
+                    work.append(group[place + 1 :])
+                group = [group[place]]
         return dropped
 
     def purge_call(

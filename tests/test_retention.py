@@ -143,7 +143,7 @@ def test_a_purge_rewrites_each_posting_list_once(service, monkeypatch):
 
     def spy(client, call):
         if call.script == "compact":
-            compacted.extend(call.keys[2:])
+            compacted.extend(call.keys[3:])
         return real(client, call)
 
     monkeypatch.setattr(scripts, "run", spy)
@@ -153,30 +153,35 @@ def test_a_purge_rewrites_each_posting_list_once(service, monkeypatch):
     assert list(_list_members(service, "acme").values()) == [1, 1, 1]  # the recent event's
 
 
-def test_a_hold_set_before_the_lists_are_compacted_leaves_them_whole(service, monkeypatch):
+def _hold_after(service, monkeypatch, script: str) -> None:
+    """Set the tenant acme's legal hold right after each call of ``script``."""
     from collector import scripts
 
-    store_aged(service, "acme", [40] * 10)
     real = scripts.run
 
-    def hold_after_purge(client, call):
+    def run(client, call):
         reply = real(client, call)
-        if call.script == "purge":
+        if call.script == script:
             service.redis.set(service.key_names.hold("acme"), b"{}")
         return reply
 
-    monkeypatch.setattr(scripts, "run", hold_after_purge)
+    monkeypatch.setattr(scripts, "run", run)
+
+
+def test_a_hold_set_before_the_lists_are_compacted_leaves_them_whole(service, monkeypatch):
+    store_aged(service, "acme", [40] * 10)
+    _hold_after(service, monkeypatch, "purge")
     cutoff = now_utc() - timedelta(days=30)
     assert service.store.purge_before("acme", cutoff, chunk=4) == 4
     assert set(_list_members(service, "acme").values()) == {10}  # untouched under the hold
-    monkeypatch.setattr(scripts, "run", real)
+    monkeypatch.undo()
     service.redis.delete(service.key_names.hold("acme"))
     assert service.store.purge_before("acme", cutoff, chunk=4) == 6
     assert _list_members(service, "acme") == {}  # compacted once the hold is lifted
 
 
 def _big_list(service, monkeypatch, n: int = 30) -> str:
-    """One type-hour list of ``n`` events, and slices of ~5 members for compact_big."""
+    """One type-hour list of ``n`` events, and slices of ~10 members for compact.lua."""
     from collector import store as store_module
 
     monkeypatch.setattr(store_module, "COMPACT_BYTES", 300)
@@ -196,7 +201,7 @@ def test_a_big_list_is_compacted_in_slices_and_keeps_what_was_appended(service, 
     real = scripts.run
 
     def store_meanwhile(client, call):
-        if call.script == "compact_big":
+        if call.script == "compact":
             slices.append(call.args[0])
             if len(slices) == 2:  # the store appends a member between two slices
                 service.redis.append(key, late)
@@ -213,22 +218,34 @@ def test_a_big_list_is_compacted_in_slices_and_keeps_what_was_appended(service, 
 
 
 def test_a_hold_stops_a_sliced_compaction_and_leaves_the_list(service, monkeypatch):
-    from collector import scripts
-
     key = _big_list(service, monkeypatch)
     before = service.redis.get(key)
     service.redis.hdel(service.key_names.events("acme"), "acme-0", "acme-1")
-    real = scripts.run
-
-    def hold_after_a_slice(client, call):
-        reply = real(client, call)
-        if call.script == "compact_big":
-            service.redis.set(service.key_names.hold("acme"), b"{}")
-        return reply
-
-    monkeypatch.setattr(scripts, "run", hold_after_a_slice)
+    _hold_after(service, monkeypatch, "compact")
     assert service.store.compact_lists("acme", [key]) == -1
     assert service.redis.get(key) == before
+    assert not service.redis.exists(service.key_names.compacting("acme"))
+
+
+def test_a_list_grown_past_a_slice_in_a_group_is_finished_alone(service, monkeypatch):
+    """Lists are grouped by their size when asked; one that grew past a slice since (the
+    second of its group here) is finished alone, and the others are still compacted."""
+    from collector import scripts
+
+    _big_list(service, monkeypatch, n=4)  # three lists of ~110 bytes: groups of two
+    lists = sorted(k.decode() for k in _list_members(service, "acme"))
+    service.redis.hdel(service.key_names.events("acme"), "acme-0")
+    second, grown = lists[1], b"".join(b"%018d|x%d\n" % (i, i) for i in range(20))
+    real = scripts.run
+
+    def grow_first(client, call):
+        if call.script == "compact" and call.args[0] == 0 and second in call.keys:
+            service.redis.append(second, grown)  # the store, between STRLEN and the call
+        return real(client, call)
+
+    monkeypatch.setattr(scripts, "run", grow_first)
+    assert service.store.compact_lists("acme", lists) == len(lists) + 20  # acme-0, the x's
+    assert set(_list_members(service, "acme").values()) == {3}
     assert not service.redis.exists(service.key_names.compacting("acme"))
 
 

@@ -69,7 +69,7 @@ def test_purge_script_calls_stay_in_one_slot(fake_redis):
     assert len(call.keys) == 6 and len(lists) == 4
     k = KeyNames()
     compact = [k.events("acme"), k.hold("acme"), *lists, k.compacting("acme")]
-    assert len(_slots(call.keys + compact)) == 1  # compact.lua and compact_big.lua's keys
+    assert len(_slots(call.keys + compact)) == 1  # compact.lua's keys
 
 
 def test_dead_letter_marker_shares_the_dead_streams_slot():
