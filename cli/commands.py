@@ -18,6 +18,7 @@ from collector.connection import connect, redacted
 from collector.durability import check_at_start
 from collector.errors import BadRequest, UsageError
 from collector.events import validate
+from collector.gctuning import tune_for_throughput
 from collector.query import LIST_QUERY_SCHEMA, parse_list_args
 from collector.service import AuditService
 from collector.settings import Settings
@@ -74,6 +75,7 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     stop_on_signals(consumer.stop)
     if integrator is not None:
         integrator.start()
+    tune_for_throughput()
     try:
         consumer.run()
     finally:

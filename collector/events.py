@@ -17,7 +17,7 @@ import orjson
 from marshmallow import ValidationError
 
 from collector.schema import EVENT_SCHEMA, SCHEMA_VERSION, JsonObject
-from collector.timefmt import format_utc, sort_key
+from collector.timefmt import format_given, format_utc, sort_key
 
 # The stored field order: id, _HEAD, occurred_at, received_at, _TAIL, schema_version.
 _HEAD = ("tenant", "type", "service")
@@ -101,15 +101,19 @@ def stored_document(
     received_at: datetime,
     default_id: str | None = None,
     extra: dict[str, Any] | None = None,
+    given_occurred: object = None,
 ) -> tuple[dict[str, Any], datetime]:
-    """The stored shape (without ``seq``) of a loaded event, and its ``occurred_at``."""
+    """The stored shape (without ``seq``) of a loaded event, and its ``occurred_at``
+    (``given_occurred``: the text it was loaded from, when at hand)."""
     occurred: datetime = loaded.get("occurred_at") or received_at
     received = format_utc(received_at)
     doc: dict[str, Any] = {"id": loaded.get("id") or default_id or uuid7()}
     for name in _HEAD:
         if name in loaded:
             doc[name] = loaded[name]
-    doc["occurred_at"] = received if occurred is received_at else format_utc(occurred)
+    doc["occurred_at"] = (
+        received if occurred is received_at else format_given(occurred, given_occurred)
+    )
     doc["received_at"] = received
     for name in _TAIL:
         if name in loaded:
@@ -137,7 +141,8 @@ def prepare(
     loaded = validate(raw, received_at, max_skew)
     if callable(default_id):
         default_id = None if loaded.get("id") else default_id()
-    doc, occurred = stored_document(loaded, received_at, default_id, extra)
+    given = raw.get("occurred_at")
+    doc, occurred = stored_document(loaded, received_at, default_id, extra, given)
     event_id: str = doc["id"]
     index = index_of(doc)
     if doc["outcome"] == UNINDEXED[1]:

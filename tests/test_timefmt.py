@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from collector.timefmt import (
     SORT_KEY_DIGITS,
+    format_given,
     format_utc,
     parse_rfc3339,
     sort_key,
@@ -85,3 +86,43 @@ def test_property_offsets_do_not_change_the_instant(moment, minutes):
 def test_property_sort_keys_sort_like_the_times(a, b):
     assert (sort_key(a) < sort_key(b)) == (a < b)
     assert (sort_key(a) == sort_key(b)) == (a == b)
+
+
+@PROPERTY
+@given(
+    moments,
+    st.sampled_from(["T", "t", " "]),
+    st.text("0123456789", max_size=12),
+    st.sampled_from(["Z", "z", "+00:00", "-07:30", "+14:00"]),
+)
+def test_format_given_is_format_utc_of_what_was_parsed(moment, separator, digits, offset):
+    """The re-cut of a given text must be the formatted parse, whatever the text's form
+    (fails if a fraction is rounded, padded wrong, or a non-UTC text is re-cut)."""
+    text = moment.strftime("%Y-%m-%d") + separator + moment.strftime("%H:%M:%S")
+    text += ("." + digits if digits else "") + offset
+    try:
+        parsed = parse_rfc3339(text)
+    except ValueError:  # an offset that pushes the moment past year 9999
+        return
+    assert format_given(parsed, text) == format_utc(parsed)
+
+
+@pytest.mark.parametrize(
+    ("given", "formatted"),
+    [
+        ("2026-01-31T12:00:00Z", "2026-01-31T12:00:00.000000Z"),
+        ("2026-01-31T12:00:00.5Z", "2026-01-31T12:00:00.500000Z"),
+        ("2026-01-31T12:00:00.123456Z", "2026-01-31T12:00:00.123456Z"),
+        ("2026-01-31T12:00:00.1234569Z", "2026-01-31T12:00:00.123456Z"),
+        ("2026-01-31T14:00:00.5+02:00", "2026-01-31T12:00:00.500000Z"),
+    ],
+)
+def test_format_given_examples(given, formatted):
+    assert format_given(parse_rfc3339(given), given) == formatted
+
+
+def test_format_given_leaves_the_received_at_memo_alone():
+    received = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+    text = format_utc(received)
+    format_given(datetime(2026, 1, 31, 14, 0, tzinfo=UTC), None)
+    assert format_utc(received) is text
