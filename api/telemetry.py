@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -51,6 +52,21 @@ class HttpMetrics:
             "Events accepted over HTTP (v1, CloudEvents and the legacy routes)",
             registry=registry,
         )
+        # (method, route, status) -> the two children: ``labels`` takes a lock and checks
+        # its arguments on every call; the label sets are bounded (see the module's doc)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.duration.labels(method, route),
+            )
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def request_id() -> str | None:
@@ -86,8 +102,7 @@ def _finish(response: Response) -> Response:
 
     def done() -> None:
         seconds = time.perf_counter() - started
-        metrics.requests.labels(method, route, str(status)).inc()
-        metrics.duration.labels(method, route).observe(seconds)
+        metrics.observe(method, route, status, seconds)
         log.info(
             "%s %s %d %.1fms",
             method,

@@ -14,6 +14,7 @@ import __future__
 import ast
 import importlib
 import json
+import logging
 import os
 import re
 import runpy
@@ -341,8 +342,9 @@ def test_compose_defaults_for_gunicorn_match_the_config_file():
 # ------------------------------------------------------------------------- gunicorn.conf
 
 
-def load_gunicorn_conf(env: Mapping[str, str]) -> dict[str, Any]:
-    """Run the config file as gunicorn does, with exactly ``env`` for the variables it reads."""
+def load_gunicorn_conf(env: Mapping[str, str], everything: bool = False) -> dict[str, Any]:
+    """Run the config file as gunicorn does, with exactly ``env`` for the variables it reads;
+    returns its settings (with ``everything``, every name it defines)."""
     saved = dict(os.environ)
     try:
         for key in (*SCRUBBED, "PORT", "GUNICORN_TIMEOUT", "GUNICORN_ACCESS_LOG"):
@@ -352,6 +354,8 @@ def load_gunicorn_conf(env: Mapping[str, str]) -> dict[str, Any]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    if everything:
+        return namespace
     return {
         key: value
         for key, value in namespace.items()
@@ -398,6 +402,24 @@ def test_gunicorn_conf_environment_overrides():
     assert values["bind"] == ["0.0.0.0:9123"]
     assert (values["workers"], values["threads"], values["worker_class"]) == (3, 7, "sync")
     assert values["accesslog"] == "-"
+
+
+@pytest.mark.parametrize("access_log", [None, "-"])
+def test_gunicorn_builds_access_lines_only_when_an_access_log_is_set(access_log):
+    """gunicorn's own logger builds every access line whenever logconfig_dict is set (and
+    the quiet access logger drops it): the config's logger class builds none unless asked."""
+    conf = load_gunicorn_conf({"GUNICORN_ACCESS_LOG": access_log or ""}, everything=True)
+    cfg = GunicornConfig()
+    for key in ("accesslog", "logconfig_dict", "logger_class"):
+        cfg.set(key, conf[key])
+    # not through __init__: its setup would apply logconfig_dict to this test process
+    logger = cfg.logger_class.__new__(cfg.logger_class)
+    logger.cfg, logger.access_log = cfg, logging.getLogger("test.gunicorn.access")
+    built: list[object] = []
+    logger.atoms = lambda *args: built.append(args) or {}
+    logger.access(None, None, {}, None)
+    assert logger.access_log_enabled is (access_log is not None)
+    assert len(built) == (1 if access_log else 0)
 
 
 def test_gunicorn_conf_docstring_lists_every_variable_it_reads():
