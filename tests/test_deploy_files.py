@@ -14,7 +14,6 @@ import __future__
 import ast
 import importlib
 import json
-import logging
 import os
 import re
 import runpy
@@ -24,7 +23,7 @@ import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -414,9 +413,9 @@ def test_gunicorn_builds_access_lines_only_when_an_access_log_is_set(access_log)
         cfg.set(key, conf[key])
     # not through __init__: its setup would apply logconfig_dict to this test process
     logger = cfg.logger_class.__new__(cfg.logger_class)
-    logger.cfg, logger.access_log = cfg, logging.getLogger("test.gunicorn.access")
     built: list[object] = []
-    logger.atoms = lambda *args: built.append(args) or {}
+    logger.cfg, logger.access_log = cfg, SimpleNamespace(info=lambda *args: built.append(args))
+    logger.atoms = lambda *args: {}
     logger.access(None, None, {}, None)
     assert logger.access_log_enabled is (access_log is not None)
     assert len(built) == (1 if access_log else 0)
