@@ -16,7 +16,11 @@ Rounds interleave (baseline, same writes, product, baseline, ...); the table sho
 median events/s of each and the ratios of the product to both, the figures that matter
 on a noisy shared machine.
 
-    .venv/bin/python benchmarks/worker_throughput.py [--events N] [--rounds R] [--profile]
+    .venv/bin/python benchmarks/worker_throughput.py [--events N] [--rounds R] [--profile] [--http]
+
+``--http`` preloads the first HTTP ingest stream instead (each event with the fields the
+API sets beside it), which the worker reads with a plain ``XREADGROUP`` rather than the
+guarded read of a direct producers' stream.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ import redis
 from processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]  # the repo (or a scratch copy of it)
-STREAM = "audit:ingest"
+STREAM = "audit:ingest"  # --http: the first HTTP ingest stream instead
+HTTP_STREAM = "audit:ingest:http"
+# the fields the API sets beside each event on an HTTP stream
+HTTP_FIELDS = {"received_at": "2026-11-29T00:00:00.000000Z", "ingested_by": "bench"}
 GROUP = "audit-workers"
 TENANTS = ("acme", "globex", "initech", "umbrella")
 BATCH = 256
@@ -157,7 +164,7 @@ def preload(client: redis.Redis, events: list[bytes]) -> None:
     for i in range(0, len(events), 2000):
         pipe = client.pipeline(transaction=False)
         for raw in events[i : i + 2000]:
-            pipe.xadd(STREAM, {"event": raw})
+            pipe.xadd(STREAM, {"event": raw, **(HTTP_FIELDS if STREAM == HTTP_STREAM else {})})
         pipe.execute()
     client.xgroup_create(STREAM, GROUP, id="0")
 
@@ -307,12 +314,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="cProfile the product runs; print the top"
     )
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="preload an HTTP ingest stream (the API's fields beside each event)",
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.http:
+        global STREAM
+        from collector.keys import KeyNames
+
+        STREAM = KeyNames().http_streams()[0]
+        assert STREAM == HTTP_STREAM, STREAM
 
     events = make_events(args.events)
     size = statistics.mean(len(e) for e in events)
-    print(f"{args.events} events of {size:.0f} bytes on average, {args.rounds} rounds")
+    print(f"{args.events} events of {size:.0f} bytes on average, {args.rounds} rounds, on {STREAM}")
     profile = cProfile.Profile() if args.profile else None
     base: list[Meter] = []
     same: list[Meter] = []
