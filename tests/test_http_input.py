@@ -16,6 +16,7 @@ from collector.timefmt import now_utc
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+safe_integers = st.integers(-(2**53) + 1, 2**53 - 1)  # what `data` may hold exactly
 events = st.builds(
     lambda with_id, with_tenant, data, name: event(
         **({"id": with_id} if with_id else {}),
@@ -25,7 +26,7 @@ events = st.builds(
     ),
     st.none() | st.from_regex(r"[A-Za-z0-9._:-]{1,20}", fullmatch=True),
     st.none() | st.sampled_from(["acme", "globex"]),
-    st.dictionaries(texts, st.integers(-(2**53) + 1, 2**53 - 1) | texts | st.booleans(), max_size=4),
+    st.dictionaries(texts, safe_integers | texts | st.booleans(), max_size=4),
     texts.filter(lambda t: len(t) <= 256),
 )
 layouts = st.sampled_from(
