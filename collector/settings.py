@@ -144,7 +144,7 @@ class Settings:
         """The names of every key these settings' prefix and partitions give."""
         return KeyNames(self.prefix, self.partitions)
 
-    @property
+    @cached_property  # read for every event a worker decodes
     def max_skew(self) -> timedelta:
         """How far ``occurred_at`` may be ahead of ``received_at`` (AUDIT_MAX_CLOCK_SKEW_S)."""
         return timedelta(seconds=self.max_clock_skew_s)

@@ -36,6 +36,11 @@ COMPACT_BYTES = 64 * 1024
 PENDING_LISTS = 20_000
 
 
+# the number of an event's posting lists as the script's argument: redis-py would
+# format the int for every event
+_DIGITS = tuple(str(n).encode() for n in range(len(BUCKET_US) + 1))
+
+
 class StoreCall(NamedTuple):
     """One store-script call: whose events, and how many (its reply has one seq each)."""
 
@@ -82,7 +87,7 @@ class Store:
                 for event, body in zip(part, bodies[start : start + CALL_EVENTS], strict=True):
                     lists = buckets_of(event.indexed, micros_of(event.member))
                     call.keys.extend(k.posting_lists(tenant, lists))
-                    call.args.extend((event.id, event.member, body, len(lists)))
+                    call.args.extend((event.id, event.member, body, _DIGITS[len(lists)]))
                 calls.append(StoreCall(tenant, call, len(part)))
         return calls
 
