@@ -44,7 +44,6 @@ _OBJECT_END = re.compile(rb"\}[ \t\r\n]*(?=,[ \t\r\n]*\{|\][ \t\r\n]*\Z)")
 # bytes of Python objects each), a batch of a hundred ~1 KB events whole, while a body
 # built of tiny values (60 KB of "[]" per event) is parsed one event at a time.
 KEEP_VALUES = 20_000
-_VALUE_SEPARATORS = (b",", b"[", b"{")
 
 
 class _Unparsed:
@@ -165,7 +164,11 @@ def array_values(raw: bytes, max_items: int, max_item_bytes: int) -> list[tuple[
                     guess = False
                 else:
                     end = found.start() + 1
-                    values = sum(raw.count(c, pos, end) for c in _VALUE_SEPARATORS)
+                    values = (  # "," "[" "{": at least one per value but the first
+                        raw.count(b",", pos, end)
+                        + raw.count(b"[", pos, end)
+                        + raw.count(b"{", pos, end)
+                    )
                     if values + kept > KEEP_VALUES:  # the rest is parsed when validated
                         guess = False
                     else:
