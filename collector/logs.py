@@ -75,7 +75,7 @@ def dict_config(fmt: str, level: str = "INFO", access_log: bool = False) -> dict
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     formatter: dict[str, Any] = (
         {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
             "fmt": "{levelname}{name}{message}",
             "style": "{",
             "rename_fields": JSON_FIELDS,
