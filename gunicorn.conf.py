@@ -41,8 +41,8 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from collector.errors import ConfigError
-from collector.gctuning import tune_for_throughput
 from collector.logs import dict_config, resolve_format
+from collector.runtime import tune_gc
 from collector.settings import Settings
 
 
@@ -225,4 +225,4 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
     from gunicorn import util
 
     util.write_error = _write_problem
-    tune_for_throughput()
+    tune_gc()

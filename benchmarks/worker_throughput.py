@@ -8,9 +8,9 @@ ingest stream with ~1 KB realistic events (pipelined XADD, not timed), then time
 - same writes: the same read, then the product's own writes (its ``Store``: the store
   script, keys, compressed bodies) built straight from each event's JSON, no validation;
 - product: ``StreamWorker(redis, settings, name).run_burst()`` on the same events, from a
-  fresh database, with the garbage-collector settings ``audit-trail worker`` applies
-  (``collector.gctuning``; the bare consumers keep the interpreter's), then checks that
-  every event was stored (the tenants' event hashes).
+  fresh database, with the interpreter settings ``audit-trail worker`` applies
+  (``collector.runtime``: garbage collection, switch interval; the bare consumers keep
+  the interpreter's), then checks that every event was stored (the tenants' event hashes).
 
 Rounds interleave (baseline, same writes, product, baseline, ...); the table shows the
 median events/s of each and the ratios of the product to both, the figures that matter
@@ -278,15 +278,15 @@ def run_same_writes(client: redis.Redis, port: int, n: int) -> Meter:
 
 def run_product(client: redis.Redis, port: int, n: int, profile: cProfile.Profile | None) -> Meter:
     """One StreamWorker.run_burst() over the backlog; checks every event was stored."""
-    from collector.gctuning import tune_for_throughput
+    from collector.runtime import tune_for_stream_workers
     from collector.settings import Settings
     from worker.stream import StreamWorker
 
     url = f"redis://127.0.0.1:{port}/0"
     worker_client = redis.Redis.from_url(url)
     worker = StreamWorker(worker_client, Settings(redis_url=url), name="bench")
-    thresholds = gc.get_threshold()
-    tune_for_throughput()  # as `audit-trail worker` does before consuming
+    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+    tune_for_stream_workers()  # as `audit-trail worker` does before consuming
     try:
         with Meter(client) as meter:
             if profile:
@@ -297,6 +297,7 @@ def run_product(client: redis.Redis, port: int, n: int, profile: cProfile.Profil
     finally:  # the bare consumers run with the interpreter's defaults
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
     worker_client.close()
     tenants = [t.decode() for t in client.smembers("audit:tenants")]
     stored = sum(client.hlen(f"audit:t:{{{t}}}:events") for t in tenants)

@@ -18,8 +18,8 @@ from collector.connection import connect, redacted
 from collector.durability import check_at_start
 from collector.errors import BadRequest, UsageError
 from collector.events import validate
-from collector.gctuning import tune_for_throughput
 from collector.query import LIST_QUERY_SCHEMA, parse_list_args
+from collector.runtime import tune_for_stream_workers
 from collector.service import AuditService
 from collector.settings import Settings
 from worker import IntegratorProcess, StreamWorker, stop_on_signals
@@ -75,7 +75,7 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     stop_on_signals(consumer.stop)
     if integrator is not None:
         integrator.start()
-    tune_for_throughput()
+    tune_for_stream_workers()
     try:
         consumer.run()
     finally:

@@ -18,7 +18,7 @@ from cli.devserver import make_dev_server
 from collector.connection import connect, embedded, redacted
 from collector.durability import check_at_start
 from collector.errors import ConfigError
-from collector.gctuning import tune_for_throughput
+from collector.runtime import tune_for_stream_workers
 from collector.settings import Settings
 from collector.signing import create_key_file, load_signer
 from worker import StreamWorker, default_name, stop_on_signals
@@ -77,7 +77,7 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
         "API keys are %s",
         "required (AUDIT_AUTH on)" if settings.auth_required else "not required (AUDIT_AUTH off)",
     )
-    tune_for_throughput()
+    tune_for_stream_workers()
     for thread in threads:
         thread.start()
     while not stop.wait(0.5):
