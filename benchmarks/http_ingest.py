@@ -416,6 +416,10 @@ def main() -> int:
     best = max(configs, key=lambda c: rows[(c, "app")].rps)
     print(f"\nbest for the app: {best} ({rows[(best, 'app')].rps:.0f} req/s)")
     shutil.rmtree(tmp, ignore_errors=True)
+    failed = sum(r.non2xx + r.socket_errors for r in rows.values())
+    if failed:  # a 503 or a reset is answered faster than a request that is served
+        print(f"\n{failed} requests failed: these req/s are not comparable", file=sys.stderr)
+        return 1
     return 0
 
 
