@@ -244,6 +244,7 @@ class IngestStreams:
                 scripts.pipe_call(pipe, call)
         replies = iter(pipe.execute(raise_on_error=False))
         entries: list[Entry] = []
+        reloaded = False
         for stream, call in zip(order, calls, strict=True):
             if call is None:
                 last, reply = next(replies), next(replies)
@@ -260,7 +261,9 @@ class IngestStreams:
                 # the scripts are gone (a restart, SCRIPT FLUSH): load them and read this
                 # stream again, alone, rather than the whole pipeline (whose plain reads
                 # delivered their entries already)
-                scripts.load_all(self.redis)
+                if not reloaded:
+                    scripts.load_all(self.redis)
+                    reloaded = True
                 reply = scripts.run(self.redis, call)
             if isinstance(reply, Exception):
                 raise reply
