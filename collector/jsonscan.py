@@ -5,12 +5,13 @@ A parser that recurses (marshmallow, orjson's encoder, Python's ``json``) can be
 to fail by nesting alone, and parsing a whole batch at once costs 15-30 times the body
 in Python objects. So, for a body or a stream entry:
 
-- :func:`shape` checks the nesting depth and counts a top-level array's items with a
-  few C-level passes (strings removed, then innermost brackets removed round by
-  round) and builds nothing: 1,000 levels or a million empty objects are refused
-  at the cost of copying the bytes twice;
-- :func:`array_items` hands back a top-level array's items as byte slices, one at a
-  time, so that a batch is parsed and checked one event at a time.
+- :func:`depth` checks the nesting depth with a few C-level passes (strings removed,
+  then innermost brackets removed round by round) and builds nothing: 1,000 levels are
+  refused at the cost of copying the bytes twice (:func:`could_be_deeper` tells, from
+  two counts, when it need not run);
+- :func:`array_values` hands back a top-level array's items as byte slices (with the
+  parse that found their end, when one did), so that a batch is parsed and checked one
+  event at a time.
 
 Both check structure only; what they let through is still parsed by a real parser,
 which reports every other kind of malformed JSON.
@@ -119,30 +120,24 @@ def depth(raw: bytes, limit: int) -> int:
     return rounds
 
 
-def array_items(raw: bytes, max_items: int, max_item_bytes: int) -> list[bytes]:
-    """The items of a top-level JSON array, as byte slices (whitespace around kept).
+def array_values(raw: bytes, max_items: int, max_item_bytes: int) -> list[tuple[bytes, Any]]:
+    """The items of a top-level JSON array, as byte slices (whitespace around kept), each
+    with its parsed value when finding its end parsed it (an object item, most often),
+    else :data:`UNPARSED`: one parse an item, not two.
 
     Raises :class:`TooManyItems` on reaching item ``max_items + 1`` and
     :class:`ItemTooLarge` for an item longer than ``max_item_bytes``, both before
     anything past that point is looked at; :class:`Unbalanced` when the array itself
-    is malformed. The end of each item is where orjson, reading from the item's
-    start, meets content after a complete value; only that item is built, and
-    dropped. A malformed item raises :class:`Unbalanced` with the parser's message.
-    """
-    return [item for item, _ in array_values(raw, max_items, max_item_bytes)]
-
-
-def array_values(raw: bytes, max_items: int, max_item_bytes: int) -> list[tuple[bytes, Any]]:
-    """:func:`array_items`, each with its parsed value when finding its end parsed it
-    (an object item, most often), else :data:`UNPARSED`: one parse instead of two.
+    is malformed, or an item is (with the parser's message).
 
     An object item's end is first guessed where a ``}`` meets the next object or the
     array's end, then proved by parsing exactly that slice: an object parsed whole from
     the item's start ends at its own closing brace, so a guess that parses is the item.
-    A guess that does not (a ``},{`` in a string or a nested array) falls back to
-    :func:`array_items`' way, and once no guess is found within the size limit, or the
-    parses kept pass :data:`KEEP_VALUES`, the rest of the array goes that way too: no
-    item's search scans more than the limit, and what is kept stays small.
+    Otherwise the end is where orjson, reading from the item's start, meets content
+    after a complete value (:func:`_value_size`; only that item is built, and dropped).
+    Once no guess is found within the size limit, or the parses kept pass
+    :data:`KEEP_VALUES`, the rest of the array goes that way: no item's search scans
+    more than the limit, and what is kept stays small.
     """
     view = memoryview(raw)
     pos = len(raw) - len(raw.lstrip(_WHITESPACE))
