@@ -244,7 +244,6 @@ class IngestStreams:
                 scripts.pipe_call(pipe, call)
         replies = iter(pipe.execute(raise_on_error=False))
         entries: list[Entry] = []
-        reloaded = False
         for stream, call in zip(order, calls, strict=True):
             if call is None:
                 last, reply = next(replies), next(replies)
@@ -258,12 +257,9 @@ class IngestStreams:
                 continue
             reply = next(replies)
             if isinstance(reply, redis.exceptions.NoScriptError):
-                # the scripts are gone (a restart, SCRIPT FLUSH): load them and read this
-                # stream again, alone, rather than the whole pipeline (whose plain reads
-                # delivered their entries already)
-                if not reloaded:
-                    scripts.load_all(self.redis)
-                    reloaded = True
+                # the scripts are gone (a restart, SCRIPT FLUSH): read this stream again,
+                # alone (scripts.run loads them), rather than the whole pipeline as
+                # scripts.execute would, whose plain reads delivered their entries already
                 reply = scripts.run(self.redis, call)
             if isinstance(reply, Exception):
                 raise reply
