@@ -280,3 +280,30 @@ def test_migrate_compresses_what_an_older_release_stored(redis_server, monkeypat
     assert len(query.page(filters).items) == 40
     assert main(["migrate"]) == 0
     assert "tenant acme: 0 events compressed, 0 filter sets" in capsys.readouterr().out
+
+
+def test_the_worker_command_tunes_the_interpreter_before_it_consumes(monkeypatch, fake_redis):
+    """`audit-trail worker` applies collector.runtime's settings (docs/operations.md) once
+    set up and before consuming (fails if the call is dropped or moved after run)."""
+    from cli import commands
+
+    seen: list[str] = []
+
+    class Consumer:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            seen.append("built")
+
+        def stop(self) -> None: ...
+
+        def run(self) -> None:
+            seen.append("run")
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # never dialled: connect is fake
+    monkeypatch.delenv("AUDIT_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.setattr(commands, "connect", lambda url: fake_redis)
+    monkeypatch.setattr(commands, "check_at_start", lambda client, settings: None)
+    monkeypatch.setattr(commands, "stop_on_signals", lambda stop: None)
+    monkeypatch.setattr(commands, "StreamWorker", Consumer)
+    monkeypatch.setattr(commands, "tune_for_stream_workers", lambda: seen.append("tuned"))
+    assert main(["worker"]) == 0
+    assert seen == ["built", "tuned", "run"]
